@@ -1,0 +1,83 @@
+// Shared helpers for the pybind11 bindings: array access and the shape
+// checks every kernel entry runs before touching a pointer.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+
+namespace pycnn {
+namespace py = pybind11;
+
+// Kernels take C-contiguous float32; pycnn/ops.py converts before calling.
+using FArray = py::array_t<float, py::array::c_style>;
+using IArray = py::array_t<int64_t, py::array::c_style>;
+
+inline std::string shape_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(a.shape(i));
+  }
+  if (a.ndim() == 1) s += ",";
+  return s + ")";
+}
+
+[[noreturn]] inline void fail(const std::string& op, const std::string& msg) {
+  throw std::invalid_argument(op + ": " + msg);
+}
+
+inline void check_ndim(const std::string& op, const char* name, const py::array& a, int ndim) {
+  if (a.ndim() != ndim)
+    fail(op, std::string(name) + " must have rank " + std::to_string(ndim) + ", got shape " +
+                 shape_str(a));
+}
+
+inline void check_dim(const std::string& op, const char* name, const py::array& a, int axis,
+                      int64_t want) {
+  if (a.shape(axis) != want)
+    fail(op, std::string(name) + " has shape " + shape_str(a) + " but dimension " +
+                 std::to_string(axis) + " must be " + std::to_string(want));
+}
+
+inline void check_nonempty(const std::string& op, const char* name, const py::array& a) {
+  if (a.size() == 0) fail(op, std::string(name) + " is empty, shape " + shape_str(a));
+}
+
+inline void check_same_shape(const std::string& op, const char* na, const py::array& a,
+                             const char* nb, const py::array& b) {
+  bool same = a.ndim() == b.ndim();
+  for (py::ssize_t i = 0; same && i < a.ndim(); ++i) same = a.shape(i) == b.shape(i);
+  if (!same)
+    fail(op, std::string(na) + " shape " + shape_str(a) + " does not match " + nb + " shape " +
+                 shape_str(b));
+}
+
+inline const float* cptr(const FArray& a) { return a.data(); }
+
+inline float* mptr(FArray& a, const std::string& op = "kernel") {
+  if (!a.writeable()) fail(op, "output array is read-only");
+  return a.mutable_data();
+}
+
+inline FArray new_array(std::initializer_list<py::ssize_t> shape) {
+  return FArray(std::vector<py::ssize_t>(shape));
+}
+
+inline FArray new_array(const std::vector<py::ssize_t>& shape) { return FArray(shape); }
+
+// Registration functions, one per kernel family (bind_*.cpp).
+void bind_core(py::module_& m);
+void bind_gemm(py::module_& m);
+void bind_conv(py::module_& m);
+void bind_pool(py::module_& m);
+void bind_act(py::module_& m);
+void bind_norm(py::module_& m);
+void bind_optim(py::module_& m);
+void bind_rnn(py::module_& m);
+
+}  // namespace pycnn
