@@ -29,3 +29,10 @@ def get_isa():
 def set_isa(name):
     """Force a kernel path ('avx512', 'avx2', 'generic'); for tests and bench."""
     _C.set_isa(str(name))
+
+
+from pycnn import activations, initializers, layers, losses, metrics, models  # noqa: E402
+from pycnn import callbacks, optimizers, utils  # noqa: E402
+from pycnn.backend import Variable, KerasTensor, clear_session  # noqa: E402
+from pycnn.layers import Input, InputLayer, Layer  # noqa: E402
+from pycnn.models import Model, Sequential  # noqa: E402

@@ -23,29 +23,5 @@ def rng():
     return np.random.default_rng(1234)
 
 
-def numerical_grad(f, x, eps=1e-3):
-    """Central differences of scalar f at float64 array x (for checking the
-    NumPy reference's own gradients)."""
-    x = np.array(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + eps
-        fp = f(x)
-        x[i] = old - eps
-        fm = f(x)
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
-
-
-def assert_close(actual, expected, rtol=1e-4, atol=1e-5, what=""):
-    """Relative agreement scaled by the magnitude of the expected values."""
-    actual = np.asarray(actual, np.float64)
-    expected = np.asarray(expected, np.float64)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    scale = max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
-    err = float(np.max(np.abs(actual - expected))) if expected.size else 0.0
-    assert err <= atol + rtol * scale, f"{what}: max abs error {err:.3g} (scale {scale:.3g})"
+# Re-exported so tests can use them as fixtures-free helpers.
+from pycnn.testing import assert_close, numerical_grad  # noqa: E402,F401

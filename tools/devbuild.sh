@@ -12,5 +12,8 @@ if [ ! -f "$bdir/build.ninja" ]; then
 fi
 cmake --build "$bdir" -j2 >&2
 so=$(ls "$bdir"/_C*.so)
-cp -f "$so" pycnn/.
+# Copy then rename: overwriting the mapped .so in place would crash (SIGBUS)
+# any Python process that has it loaded.
+cp -f "$so" "pycnn/.$(basename "$so").tmp.$$"
+mv -f "pycnn/.$(basename "$so").tmp.$$" "pycnn/$(basename "$so")"
 echo "built $(basename "$so")"

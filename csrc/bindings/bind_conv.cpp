@@ -1,7 +1,125 @@
+// Convolution bindings: shape checks, output allocation, GIL release, one
+// dispatch per kernel. Layouts: x (N, H, W, Cin), kernel (KH, KW, Cin, Cout),
+// pads (top, bottom, left, right); Conv1D goes through these with H = 1.
+#include <array>
+#include <optional>
+
 #include "bindings/common.hpp"
+#include "conv/conv.hpp"
 
 namespace pycnn {
 
-void bind_conv(py::module_& m) { (void)m; }
+namespace {
+
+using Pair = std::array<int64_t, 2>;
+using Pads = std::array<int64_t, 4>;
+
+// Validates x/kernel/strides/dilation/pads and returns the full geometry.
+ConvGeometry conv_geometry(const std::string& op, const FArray& x, const FArray& kernel,
+                           Pair strides, Pair dilation, Pads pads) {
+  check_ndim(op, "x", x, 4);
+  check_ndim(op, "kernel", kernel, 4);
+  if (kernel.shape(2) != x.shape(3))
+    fail(op, "kernel " + shape_str(kernel) + " expects " + std::to_string(kernel.shape(2)) +
+                 " input channels but x " + shape_str(x) + " has " + std::to_string(x.shape(3)));
+  if (kernel.shape(0) < 1 || kernel.shape(1) < 1 || kernel.shape(3) < 1)
+    fail(op, "kernel " + shape_str(kernel) + " must have positive sizes");
+  for (int64_t s : strides)
+    if (s < 1) fail(op, "strides must be positive");
+  for (int64_t d : dilation)
+    if (d < 1) fail(op, "dilation must be positive");
+  for (int64_t p : pads)
+    if (p < 0) fail(op, "pads must be non-negative");
+  ConvGeometry g{};
+  g.batch = x.shape(0);
+  g.in_h = x.shape(1);
+  g.in_w = x.shape(2);
+  g.in_c = x.shape(3);
+  g.out_c = kernel.shape(3);
+  g.kernel_h = kernel.shape(0);
+  g.kernel_w = kernel.shape(1);
+  g.stride_h = strides[0];
+  g.stride_w = strides[1];
+  g.dilation_h = dilation[0];
+  g.dilation_w = dilation[1];
+  g.pad_top = pads[0];
+  g.pad_left = pads[2];
+  const int64_t span_h = (g.kernel_h - 1) * g.dilation_h + 1;
+  const int64_t span_w = (g.kernel_w - 1) * g.dilation_w + 1;
+  const int64_t padded_h = g.in_h + pads[0] + pads[1], padded_w = g.in_w + pads[2] + pads[3];
+  if (padded_h < span_h || padded_w < span_w)
+    fail(op, "kernel " + shape_str(kernel) + " (dilated) is larger than the padded input " +
+                 shape_str(x));
+  g.out_h = (padded_h - span_h) / g.stride_h + 1;
+  g.out_w = (padded_w - span_w) / g.stride_w + 1;
+  return g;
+}
+
+FArray conv2d_forward(const FArray& x, const FArray& kernel, std::optional<FArray> bias,
+                      Pair strides, Pair dilation, Pads pads, int act, float act_param) {
+  const std::string op = "conv2d_forward";
+  const ConvGeometry g = conv_geometry(op, x, kernel, strides, dilation, pads);
+  if (bias) {
+    check_ndim(op, "bias", *bias, 1);
+    check_dim(op, "bias", *bias, 0, g.out_c);
+  }
+  if (act < 0 || act > static_cast<int>(Act::softplus)) fail(op, "unsupported fused activation");
+  FArray y = new_array({g.batch, g.out_h, g.out_w, g.out_c});
+  Epilogue ep;
+  ep.bias = bias ? bias->data() : nullptr;
+  ep.act = static_cast<Act>(act);
+  ep.act_param = act_param;
+  const float* px = x.data();
+  const float* pk = kernel.data();
+  float* py = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    PYCNN_DISPATCH(conv2d_forward, g, px, pk, &ep, py);
+  }
+  return y;
+}
+
+py::tuple conv2d_backward(const FArray& x, const FArray& kernel, const FArray& dz, Pair strides,
+                          Pair dilation, Pads pads, bool need_dx, bool need_dw) {
+  const std::string op = "conv2d_backward";
+  const ConvGeometry g = conv_geometry(op, x, kernel, strides, dilation, pads);
+  check_ndim(op, "dz", dz, 4);
+  const int64_t want[4] = {g.batch, g.out_h, g.out_w, g.out_c};
+  for (int axis = 0; axis < 4; ++axis) check_dim(op, "dz", dz, axis, want[axis]);
+  std::optional<FArray> dx, dw, db;
+  if (need_dx) dx = new_array({g.batch, g.in_h, g.in_w, g.in_c});
+  if (need_dw) {
+    dw = new_array({g.kernel_h, g.kernel_w, g.in_c, g.out_c});
+    db = new_array({g.out_c});
+  }
+  const float* px = x.data();
+  const float* pk = kernel.data();
+  const float* pdz = dz.data();
+  float* pdx = dx ? dx->mutable_data() : nullptr;
+  float* pdw = dw ? dw->mutable_data() : nullptr;
+  float* pdb = db ? db->mutable_data() : nullptr;
+  {
+    py::gil_scoped_release nogil;
+    if (pdx) PYCNN_DISPATCH(conv2d_backward_input, g, pk, pdz, pdx);
+    if (pdw) PYCNN_DISPATCH(conv2d_backward_weights, g, px, pdz, pdw, pdb);
+  }
+  auto or_none = [](std::optional<FArray>& a) -> py::object {
+    return a ? py::object(*a) : py::object(py::none());
+  };
+  return py::make_tuple(or_none(dx), or_none(dw), or_none(db));
+}
+
+}  // namespace
+
+void bind_conv(py::module_& m) {
+  m.def("conv2d_forward", &conv2d_forward, py::arg("x"), py::arg("kernel"),
+        py::arg("bias") = py::none(), py::arg("strides"), py::arg("dilation"), py::arg("pads"),
+        py::arg("act") = 0, py::arg("act_param") = 0.0f,
+        "NHWC convolution y = act(conv(x, kernel) + bias); pads = (top, bottom, left, right).");
+  m.def("conv2d_backward", &conv2d_backward, py::arg("x"), py::arg("kernel"), py::arg("dz"),
+        py::arg("strides"), py::arg("dilation"), py::arg("pads"), py::arg("need_dx") = true,
+        py::arg("need_dw") = true,
+        "(dx, dw, db) of a convolution from the pre-activation gradient dz; None when not needed.");
+}
 
 }  // namespace pycnn

@@ -1,7 +1,147 @@
+// Pooling bindings: shape checks, output allocation, GIL release, one
+// dispatch per kernel. x is (N, H, W, C); pads are (top, bottom, left, right)
+// and must be smaller than the pool size, so no window is all padding.
+#include <array>
+
 #include "bindings/common.hpp"
+#include "pool/pool.hpp"
 
 namespace pycnn {
 
-void bind_pool(py::module_& m) { (void)m; }
+namespace {
+
+using Pair = std::array<int64_t, 2>;
+using Pads = std::array<int64_t, 4>;
+using Shape4 = std::array<int64_t, 4>;
+using I32Array = py::array_t<int32_t, py::array::c_style>;
+
+PoolGeometry pool_geometry(const std::string& op, Shape4 x_shape, Pair pool, Pair strides,
+                           Pads pads) {
+  for (int64_t d : x_shape)
+    if (d < 0) fail(op, "negative input dimension");
+  if (pool[0] < 1 || pool[1] < 1) fail(op, "pool size must be positive");
+  if (strides[0] < 1 || strides[1] < 1) fail(op, "strides must be positive");
+  for (int i = 0; i < 4; ++i)
+    if (pads[i] < 0 || pads[i] >= pool[i / 2]) fail(op, "pads must be in [0, pool size)");
+  PoolGeometry g{};
+  g.batch = x_shape[0];
+  g.in_h = x_shape[1];
+  g.in_w = x_shape[2];
+  g.channels = x_shape[3];
+  g.pool_h = pool[0];
+  g.pool_w = pool[1];
+  g.stride_h = strides[0];
+  g.stride_w = strides[1];
+  g.pad_top = pads[0];
+  g.pad_left = pads[2];
+  const int64_t padded_h = g.in_h + pads[0] + pads[1], padded_w = g.in_w + pads[2] + pads[3];
+  if (padded_h < g.pool_h || padded_w < g.pool_w || g.in_h == 0 || g.in_w == 0)
+    fail(op, "pool size (" + std::to_string(g.pool_h) + ", " + std::to_string(g.pool_w) +
+                 ") is larger than the padded input");
+  g.out_h = (padded_h - g.pool_h) / g.stride_h + 1;
+  g.out_w = (padded_w - g.pool_w) / g.stride_w + 1;
+  return g;
+}
+
+Shape4 shape_of(const std::string& op, const py::array& x) {
+  check_ndim(op, "x", x, 4);
+  return {x.shape(0), x.shape(1), x.shape(2), x.shape(3)};
+}
+
+void check_output_shaped(const std::string& op, const char* name, const py::array& a,
+                         const PoolGeometry& g) {
+  check_ndim(op, name, a, 4);
+  const int64_t want[4] = {g.batch, g.out_h, g.out_w, g.channels};
+  for (int axis = 0; axis < 4; ++axis) check_dim(op, name, a, axis, want[axis]);
+}
+
+py::tuple max_pool2d_forward(const FArray& x, Pair pool, Pair strides, Pads pads) {
+  const std::string op = "max_pool2d_forward";
+  const PoolGeometry g = pool_geometry(op, shape_of(op, x), pool, strides, pads);
+  if (g.in_h * g.in_w > INT32_MAX) fail(op, "image too large for int32 argmax");
+  FArray y = new_array({g.batch, g.out_h, g.out_w, g.channels});
+  I32Array argmax(std::vector<py::ssize_t>{g.batch, g.out_h, g.out_w, g.channels});
+  const float* px = x.data();
+  float* py_ = y.mutable_data();
+  int32_t* pa = argmax.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    PYCNN_DISPATCH(max_pool2d_forward, g, px, py_, pa);
+  }
+  return py::make_tuple(y, argmax);
+}
+
+FArray max_pool2d_backward(const FArray& dy, const I32Array& argmax, Shape4 x_shape) {
+  const std::string op = "max_pool2d_backward";
+  check_ndim(op, "dy", dy, 4);
+  check_same_shape(op, "dy", dy, "argmax", argmax);
+  for (int64_t d : x_shape)
+    if (d < 0) fail(op, "negative input dimension");
+  if (dy.shape(0) != x_shape[0] || dy.shape(3) != x_shape[3])
+    fail(op, "dy " + shape_str(dy) + " does not match the batch and channels of x_shape");
+  PoolGeometry g{};
+  g.batch = x_shape[0];
+  g.in_h = x_shape[1];
+  g.in_w = x_shape[2];
+  g.channels = x_shape[3];
+  g.out_h = dy.shape(1);
+  g.out_w = dy.shape(2);
+  // Indices come from Python: check them before the kernel scatters with them.
+  const int32_t* pa = argmax.data();
+  const int64_t limit = g.in_h * g.in_w;
+  for (py::ssize_t i = 0; i < argmax.size(); ++i)
+    if (pa[i] < 0 || pa[i] >= limit) fail(op, "argmax index out of range for x_shape");
+  FArray dx = new_array({g.batch, g.in_h, g.in_w, g.channels});
+  const float* pdy = dy.data();
+  float* pdx = dx.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    PYCNN_DISPATCH(max_pool2d_backward, g, pdy, pa, pdx);
+  }
+  return dx;
+}
+
+FArray avg_pool2d_forward(const FArray& x, Pair pool, Pair strides, Pads pads) {
+  const std::string op = "avg_pool2d_forward";
+  const PoolGeometry g = pool_geometry(op, shape_of(op, x), pool, strides, pads);
+  FArray y = new_array({g.batch, g.out_h, g.out_w, g.channels});
+  const float* px = x.data();
+  float* py_ = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    PYCNN_DISPATCH(avg_pool2d_forward, g, px, py_);
+  }
+  return y;
+}
+
+FArray avg_pool2d_backward(const FArray& dy, Shape4 x_shape, Pair pool, Pair strides,
+                           Pads pads) {
+  const std::string op = "avg_pool2d_backward";
+  const PoolGeometry g = pool_geometry(op, x_shape, pool, strides, pads);
+  check_output_shaped(op, "dy", dy, g);
+  FArray dx = new_array({g.batch, g.in_h, g.in_w, g.channels});
+  const float* pdy = dy.data();
+  float* pdx = dx.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    PYCNN_DISPATCH(avg_pool2d_backward, g, pdy, pdx);
+  }
+  return dx;
+}
+
+}  // namespace
+
+void bind_pool(py::module_& m) {
+  m.def("max_pool2d_forward", &max_pool2d_forward, py::arg("x"), py::arg("pool"),
+        py::arg("strides"), py::arg("pads"),
+        "(y, argmax): window max and the int32 spatial index iy * W + ix of its first max.");
+  m.def("max_pool2d_backward", &max_pool2d_backward, py::arg("dy"), py::arg("argmax"),
+        py::arg("x_shape"), "dx with dy routed to each window's argmax.");
+  m.def("avg_pool2d_forward", &avg_pool2d_forward, py::arg("x"), py::arg("pool"),
+        py::arg("strides"), py::arg("pads"),
+        "Window mean over in-bounds values only (TensorFlow 'same').");
+  m.def("avg_pool2d_backward", &avg_pool2d_backward, py::arg("dy"), py::arg("x_shape"),
+        py::arg("pool"), py::arg("strides"), py::arg("pads"), "Adjoint of avg_pool2d_forward.");
+}
 
 }  // namespace pycnn

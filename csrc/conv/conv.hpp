@@ -1,0 +1,36 @@
+// 2-D convolution kernels, channels-last (NHWC), kernel in Keras layout
+// (kh, kw, cin, cout). Conv1D runs through the same kernels with H = 1.
+// Implementation: im2col over tiles of output rows + sgemm (conv/im2col.hpp).
+#pragma once
+#include <cstdint>
+
+#include "core/kernel_decl.hpp"
+#include "core/types.hpp"
+
+namespace pycnn {
+
+// Every size a convolution needs; bottom/right padding is implied by
+// out_h/out_w (the bindings compute them from all four pads).
+struct ConvGeometry {
+  int64_t batch, in_h, in_w, in_c;
+  int64_t out_h, out_w, out_c;
+  int64_t kernel_h, kernel_w;
+  int64_t stride_h, stride_w;
+  int64_t dilation_h, dilation_w;
+  int64_t pad_top, pad_left;
+};
+
+}  // namespace pycnn
+
+#define PYCNN_CONV_KERNELS                                                                  \
+  /* y = act(conv(x, kernel) + bias); bias/activation come in the epilogue (may be null). */ \
+  void conv2d_forward(const ::pycnn::ConvGeometry& g, const float* x, const float* kernel,  \
+                      const ::pycnn::Epilogue* epilogue, float* y);                         \
+  /* dx = conv^T(dz, kernel): dz x kernel^T, then col2im. dx is fully overwritten. */        \
+  void conv2d_backward_input(const ::pycnn::ConvGeometry& g, const float* kernel,           \
+                             const float* dz, float* dx);                                   \
+  /* dw = sum over the batch of col(x)^T x dz; db = sum of dz (db may be null). */           \
+  void conv2d_backward_weights(const ::pycnn::ConvGeometry& g, const float* x,              \
+                               const float* dz, float* dw, float* db);
+
+PYCNN_DECLARE_FOR_ALL_ISAS(PYCNN_CONV_KERNELS)

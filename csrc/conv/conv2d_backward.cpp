@@ -1,0 +1,121 @@
+// Convolution backward: the input gradient (dz x kernel^T, then col2im) and
+// the weight/bias gradients (col^T x dz summed over fixed chunks of tiles,
+// then the chunks added in order, so results do not depend on thread count).
+#include <cstring>
+
+#include "conv/conv.hpp"
+#include "conv/im2col.hpp"
+#include "core/threading.hpp"
+#include "core/workspace.hpp"
+#include "gemm/gemm.hpp"
+
+namespace pycnn {
+namespace PYCNN_ISA_NS {
+
+using namespace convtile;
+
+// kernel (patch x cout) -> kernel^T (cout x patch), so the tile GEMMs read
+// a plain row-major operand (sgemm would otherwise repack it per tile).
+static const float* transposed_kernel(const float* kernel, int64_t patch, int64_t cout) {
+  float* kt = workspace_floats(static_cast<size_t>(patch * cout), kSlotKernelT);
+  for (int64_t p = 0; p < patch; ++p)
+    for (int64_t o = 0; o < cout; ++o) kt[o * patch + p] = kernel[p * cout + o];
+  return kt;
+}
+
+void conv2d_backward_input(const ConvGeometry& g, const float* kernel, const float* dz,
+                           float* dx) {
+  const int64_t patch = patch_size(g), cout = g.out_c;
+  const int64_t in_floats = g.in_h * g.in_w * g.in_c;
+  const int64_t out_pixels = g.batch * g.out_h * g.out_w;
+  if (g.batch * in_floats == 0) return;
+  const int nt = threads_for_work(2.0 * out_pixels * patch * cout);
+  const float* kernel_t = transposed_kernel(kernel, patch, cout);
+
+  if (is_pointwise(g)) {  // dx is the im2col gradient itself
+    sgemm(false, false, out_pixels, patch, cout, 1.0f, dz, cout, kernel_t, patch, 0.0f, dx,
+          patch, nullptr, nt);
+    return;
+  }
+  std::memset(dx, 0, sizeof(float) * g.batch * in_floats);
+  // Tiles of one sample overlap in dx, so a sample belongs to one thread.
+  const int outer = g.batch >= nt ? nt : 1;
+  const int inner = outer == 1 ? nt : 1;
+  const int64_t per_sample = tiles_per_sample(g);
+  const int64_t tile_floats = rows_per_tile(g) * g.out_w * patch;
+#pragma omp parallel for num_threads(outer) schedule(static)
+  for (int64_t n = 0; n < g.batch; ++n) {
+    float* dcol = workspace_floats(static_cast<size_t>(tile_floats), kSlotCol);
+    for (int64_t k = 0; k < per_sample; ++k) {
+      const Tile t = tile_at(g, n * per_sample + k);
+      const float* dz_tile = dz + ((n * g.out_h + t.row0) * g.out_w) * cout;
+      sgemm(false, false, t.rows * g.out_w, patch, cout, 1.0f, dz_tile, cout, kernel_t, patch,
+            0.0f, dcol, patch, nullptr, inner);
+      col2im_add(g, dcol, t.row0, t.rows, dx + n * in_floats);
+    }
+  }
+}
+
+// How many partial sums the weight gradient is split into: from the
+// geometry only (never the thread count), capped to bound the memory.
+static int64_t weight_grad_chunks(int64_t tiles, int64_t weight_floats) {
+  constexpr int64_t kMaxChunks = 8;
+  constexpr int64_t kMaxPartialFloats = 16 * 1024 * 1024;
+  int64_t chunks = tiles < kMaxChunks ? tiles : kMaxChunks;
+  while (chunks > 1 && chunks * weight_floats > kMaxPartialFloats) --chunks;
+  return chunks < 1 ? 1 : chunks;
+}
+
+void conv2d_backward_weights(const ConvGeometry& g, const float* x, const float* dz, float* dw,
+                             float* db) {
+  const int64_t patch = patch_size(g), cout = g.out_c;
+  const int64_t weight_floats = patch * cout;
+  const int64_t in_floats = g.in_h * g.in_w * g.in_c;
+  const int64_t tiles = g.batch * tiles_per_sample(g);
+  const int64_t chunks = weight_grad_chunks(tiles, weight_floats);
+  const bool pointwise = is_pointwise(g);
+  const int64_t tile_floats = rows_per_tile(g) * g.out_w * patch;
+
+  // Chunk 0 accumulates straight into dw/db, the others into scratch.
+  float* partials = workspace_floats(static_cast<size_t>((chunks - 1) * (weight_floats + cout) + 1),
+                                     kSlotPartials);
+  const int nt = threads_for_work(2.0 * g.batch * g.out_h * g.out_w * patch * cout);
+  const int outer = chunks >= nt ? nt : static_cast<int>(chunks);
+  const int inner = outer == 1 ? nt : 1;
+#pragma omp parallel for num_threads(outer) schedule(static)
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    float* acc_w = chunk == 0 ? dw : partials + (chunk - 1) * (weight_floats + cout);
+    float* acc_b = chunk == 0 ? db : acc_w + weight_floats;
+    std::memset(acc_w, 0, sizeof(float) * weight_floats);
+    if (acc_b) std::memset(acc_b, 0, sizeof(float) * cout);
+    const int64_t first = tiles * chunk / chunks, last = tiles * (chunk + 1) / chunks;
+    for (int64_t index = first; index < last; ++index) {
+      const Tile t = tile_at(g, index);
+      const int64_t m = t.rows * g.out_w;
+      const float* dz_tile = dz + ((t.sample * g.out_h + t.row0) * g.out_w) * cout;
+      const float* col;
+      if (pointwise) {
+        col = x + t.sample * in_floats + t.row0 * g.in_w * g.in_c;
+      } else {
+        float* buf = workspace_floats(static_cast<size_t>(tile_floats), kSlotCol);
+        im2col(g, x + t.sample * in_floats, t.row0, t.rows, buf);
+        col = buf;
+      }
+      sgemm(true, false, patch, cout, m, 1.0f, col, patch, dz_tile, cout, 1.0f, acc_w, cout,
+            nullptr, inner);
+      if (acc_b)
+        for (int64_t r = 0; r < m; ++r)
+          for (int64_t o = 0; o < cout; ++o) acc_b[o] += dz_tile[r * cout + o];
+    }
+  }
+  // Fixed-order sum of the chunk partials.
+  for (int64_t chunk = 1; chunk < chunks; ++chunk) {
+    const float* pw = partials + (chunk - 1) * (weight_floats + cout);
+    for (int64_t i = 0; i < weight_floats; ++i) dw[i] += pw[i];
+    if (db)
+      for (int64_t o = 0; o < cout; ++o) db[o] += pw[weight_floats + o];
+  }
+}
+
+}  // namespace PYCNN_ISA_NS
+}  // namespace pycnn

@@ -1,0 +1,42 @@
+// Convolution forward: im2col per tile of output rows, then one sgemm per
+// tile with the bias + activation fused in its epilogue.
+#include "conv/conv.hpp"
+#include "conv/im2col.hpp"
+#include "core/threading.hpp"
+#include "core/workspace.hpp"
+#include "gemm/gemm.hpp"
+
+namespace pycnn {
+namespace PYCNN_ISA_NS {
+
+void conv2d_forward(const ConvGeometry& g, const float* x, const float* kernel,
+                    const Epilogue* epilogue, float* y) {
+  using namespace convtile;
+  const int64_t patch = patch_size(g), cout = g.out_c;
+  const int64_t out_pixels = g.batch * g.out_h * g.out_w;
+  if (out_pixels == 0 || cout == 0) return;
+  const int nt = threads_for_work(2.0 * out_pixels * patch * cout);
+
+  if (is_pointwise(g)) {  // x already is the im2col matrix
+    sgemm(false, false, out_pixels, cout, patch, 1.0f, x, patch, kernel, cout, 0.0f, y, cout,
+          epilogue, nt);
+    return;
+  }
+  const int64_t tiles = g.batch * tiles_per_sample(g);
+  const int64_t tile_floats = rows_per_tile(g) * g.out_w * patch;
+  // Enough tiles: one thread per tile, serial sgemm; else let sgemm thread.
+  const int outer = tiles >= nt ? nt : 1;
+  const int inner = outer == 1 ? nt : 1;
+#pragma omp parallel for num_threads(outer) schedule(static)
+  for (int64_t index = 0; index < tiles; ++index) {
+    const Tile t = tile_at(g, index);
+    float* col = workspace_floats(static_cast<size_t>(tile_floats), kSlotCol);
+    im2col(g, x + t.sample * g.in_h * g.in_w * g.in_c, t.row0, t.rows, col);
+    float* y_tile = y + ((t.sample * g.out_h + t.row0) * g.out_w) * cout;
+    sgemm(false, false, t.rows * g.out_w, cout, patch, 1.0f, col, patch, kernel, cout, 0.0f,
+          y_tile, cout, epilogue, inner);
+  }
+}
+
+}  // namespace PYCNN_ISA_NS
+}  // namespace pycnn

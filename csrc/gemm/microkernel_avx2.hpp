@@ -1,0 +1,66 @@
+// AVX2 + FMA micro-kernel: a 6 x 16 tile of C in 12 ymm accumulators
+// (plus 2 for B and 1 broadcast: all 16 ymm registers, no spills).
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "gemm/tile_store.hpp"
+
+namespace pycnn {
+namespace PYCNN_ISA_NS {
+namespace gemm_detail {
+
+constexpr int kMR = 6;
+constexpr int kNR = 16;
+constexpr int64_t kKC = 256;
+constexpr int64_t kMC = 288;
+constexpr int64_t kNC = 4096;
+
+static inline __m256 store_transform(__m256 acc, const float* c, const TileStore& out,
+                                     const float* bias) {
+  __m256 v = _mm256_mul_ps(acc, _mm256_set1_ps(out.alpha));
+  if (out.beta != 0.0f) v = _mm256_fmadd_ps(_mm256_set1_ps(out.beta), _mm256_loadu_ps(c), v);
+  if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
+  if (out.act == RegisterAct::relu) {
+    v = _mm256_max_ps(v, _mm256_setzero_ps());
+  } else if (out.act == RegisterAct::leaky_relu) {
+    __m256 positive = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ);
+    v = _mm256_blendv_ps(_mm256_mul_ps(v, _mm256_set1_ps(out.slope)), v, positive);
+  }
+  return v;
+}
+
+static inline void micro_kernel(int64_t kc, const float* __restrict ap,
+                                const float* __restrict bp, int64_t ldbp, float* c, int64_t ldc,
+                                const TileStore& out) {
+  __m256 lo[kMR], hi[kMR];
+#pragma GCC unroll 6
+  for (int r = 0; r < kMR; ++r) {
+    lo[r] = _mm256_setzero_ps();
+    hi[r] = _mm256_setzero_ps();
+  }
+  for (int64_t p = 0; p < kc; ++p) {
+    __m256 b0 = _mm256_loadu_ps(bp);
+    __m256 b1 = _mm256_loadu_ps(bp + 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < kMR; ++r) {
+      __m256 av = _mm256_broadcast_ss(ap + r);
+      lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
+      hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
+    }
+    ap += kMR;
+    bp += ldbp;
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < kMR; ++r) {
+    float* cr = c + r * ldc;
+    _mm256_storeu_ps(cr, store_transform(lo[r], cr, out, out.bias));
+    _mm256_storeu_ps(cr + 8,
+                     store_transform(hi[r], cr + 8, out, out.bias ? out.bias + 8 : nullptr));
+  }
+}
+
+}  // namespace gemm_detail
+}  // namespace PYCNN_ISA_NS
+}  // namespace pycnn

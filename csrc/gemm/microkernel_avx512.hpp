@@ -1,0 +1,80 @@
+// AVX-512 micro-kernel: a 14 x 32 tile of C lives in 28 zmm accumulators.
+// Per k step: two 16-float loads of packed B, fourteen broadcasts of packed A
+// (folded into the FMAs as embedded broadcasts), 28 FMAs. 28 independent FMA
+// chains cover Zen 5's 2 FMA pipes x 4-cycle latency with room to spare.
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "gemm/tile_store.hpp"
+
+namespace pycnn {
+namespace PYCNN_ISA_NS {
+namespace gemm_detail {
+
+constexpr int kMR = 14;
+constexpr int kNR = 32;
+// Cache blocking for Zen 5 (48 KB L1d, 1 MB L2 per core): a KC x NR panel of B
+// (32 KB) stays in L1 across the row panels, an MC x KC block of A (~500 KB)
+// in L2, and the KC x NC block of B in L3.
+constexpr int64_t kKC = 256;
+constexpr int64_t kMC = 504;
+constexpr int64_t kNC = 4096;
+
+static inline __m512 store_transform(__m512 acc, const float* c, const TileStore& out,
+                                     const float* bias) {
+  __m512 v = _mm512_mul_ps(acc, _mm512_set1_ps(out.alpha));
+  if (out.beta != 0.0f) v = _mm512_fmadd_ps(_mm512_set1_ps(out.beta), _mm512_loadu_ps(c), v);
+  if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias));
+  if (out.act == RegisterAct::relu) {
+    // Masked move, not max_ps: same result as the scalar `x > 0 ? x : 0`, NaN included.
+    v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
+  } else if (out.act == RegisterAct::leaky_relu) {
+    __mmask16 positive = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
+    v = _mm512_mask_blend_ps(positive, _mm512_mul_ps(v, _mm512_set1_ps(out.slope)), v);
+  }
+  return v;
+}
+
+// ap: kc x kMR packed A (row index fastest). bp: kc rows of kNR floats of B,
+// ldbp apart (kNR when packed; ldb when B is read in place).
+static inline void micro_kernel(int64_t kc, const float* __restrict ap,
+                                const float* __restrict bp, int64_t ldbp, float* c, int64_t ldc,
+                                const TileStore& out) {
+  // Start fetching the C tile now; it is needed only after the k loop.
+#pragma GCC unroll 14
+  for (int r = 0; r < kMR; ++r) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + kNR - 1), _MM_HINT_T0);
+  }
+  __m512 lo[kMR], hi[kMR];
+#pragma GCC unroll 14
+  for (int r = 0; r < kMR; ++r) {
+    lo[r] = _mm512_setzero_ps();
+    hi[r] = _mm512_setzero_ps();
+  }
+  for (int64_t p = 0; p < kc; ++p) {
+    __m512 b0 = _mm512_loadu_ps(bp);
+    __m512 b1 = _mm512_loadu_ps(bp + 16);
+#pragma GCC unroll 14
+    for (int r = 0; r < kMR; ++r) {
+      __m512 av = _mm512_set1_ps(ap[r]);
+      lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
+      hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
+    }
+    ap += kMR;
+    bp += ldbp;
+  }
+#pragma GCC unroll 14
+  for (int r = 0; r < kMR; ++r) {
+    float* cr = c + r * ldc;
+    _mm512_storeu_ps(cr, store_transform(lo[r], cr, out, out.bias));
+    _mm512_storeu_ps(cr + 16,
+                     store_transform(hi[r], cr + 16, out, out.bias ? out.bias + 16 : nullptr));
+  }
+}
+
+}  // namespace gemm_detail
+}  // namespace PYCNN_ISA_NS
+}  // namespace pycnn

@@ -1,0 +1,47 @@
+// Portable micro-kernel: plain loops over a 6 x 8 tile that the compiler keeps
+// in (SSE2 / NEON) vector registers and vectorizes along the 8 columns.
+#pragma once
+#include <cstdint>
+
+#include "gemm/tile_store.hpp"
+
+namespace pycnn {
+namespace PYCNN_ISA_NS {
+namespace gemm_detail {
+
+constexpr int kMR = 6;
+constexpr int kNR = 8;
+constexpr int64_t kKC = 256;
+constexpr int64_t kMC = 240;
+constexpr int64_t kNC = 4096;
+
+static inline void micro_kernel(int64_t kc, const float* __restrict ap,
+                                const float* __restrict bp, int64_t ldbp, float* c, int64_t ldc,
+                                const TileStore& out) {
+  float acc[kMR][kNR] = {};
+  for (int64_t p = 0; p < kc; ++p) {
+#pragma GCC unroll 6
+    for (int r = 0; r < kMR; ++r) {
+      const float av = ap[r];
+#pragma GCC unroll 8
+      for (int j = 0; j < kNR; ++j) acc[r][j] += av * bp[j];
+    }
+    ap += kMR;
+    bp += ldbp;
+  }
+  for (int r = 0; r < kMR; ++r) {
+    float* cr = c + r * ldc;
+    for (int j = 0; j < kNR; ++j) {
+      float v = out.alpha * acc[r][j];
+      if (out.beta != 0.0f) v += out.beta * cr[j];
+      if (out.bias) v += out.bias[j];
+      if (out.act == RegisterAct::relu) v = v > 0.0f ? v : 0.0f;
+      else if (out.act == RegisterAct::leaky_relu) v = v > 0.0f ? v : out.slope * v;
+      cr[j] = v;
+    }
+  }
+}
+
+}  // namespace gemm_detail
+}  // namespace PYCNN_ISA_NS
+}  // namespace pycnn

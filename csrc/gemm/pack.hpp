@@ -1,0 +1,94 @@
+// Packing op(A) and op(B) blocks into the layouts the micro-kernel streams:
+//   A block (mc x kc) -> row panels of kMR rows, each kc x kMR (k outer);
+//   B block (kc x nc) -> column panels of kNR columns, each kc x kNR.
+// Transposes are absorbed here, and ragged edges are zero-padded, so the
+// micro-kernel only ever sees full tiles.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "gemm/microkernel.hpp"
+#if defined(__AVX512F__)
+#include "gemm/transpose_avx512.hpp"
+#endif
+
+namespace pycnn {
+namespace PYCNN_ISA_NS {
+namespace gemm_detail {
+
+// One kMR-row panel of op(A): rows [i0, i0+rows), k range [p0, p0+kc).
+static inline void pack_a_panel(bool trans_a, const float* a, int64_t lda, int64_t i0,
+                                int64_t rows, int64_t p0, int64_t kc, float* dst) {
+  if (trans_a) {
+    // op(A)(i, p) = a[p*lda + i]: each k step reads kMR contiguous floats.
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* src = a + (p0 + p) * lda + i0;
+      float* d = dst + p * kMR;
+      if (rows == kMR) {
+        for (int r = 0; r < kMR; ++r) d[r] = src[r];
+      } else {
+        for (int64_t r = 0; r < rows; ++r) d[r] = src[r];
+        for (int64_t r = rows; r < kMR; ++r) d[r] = 0.0f;
+      }
+    }
+    return;
+  }
+#if defined(__AVX512F__)
+  // op(A)(i, p) = a[i*lda + p]: transpose 16-wide strips of the kMR rows.
+  static_assert(kMR <= 16, "one strip covers all rows of a panel");
+  const __mmask16 panel_rows = static_cast<__mmask16>((1u << kMR) - 1u);
+  for (int64_t p = 0; p < kc; p += 16)
+    transpose_strip(a + i0 * lda + p0 + p, lda, static_cast<int>(rows),
+                    static_cast<int>(kc - p < 16 ? kc - p : 16), dst + p * kMR, kMR, panel_rows);
+  return;
+#endif
+  // op(A)(i, p) = a[i*lda + p]: read each row contiguously, write strided.
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* src = a + (i0 + r) * lda + p0;
+    for (int64_t p = 0; p < kc; ++p) dst[p * kMR + r] = src[p];
+  }
+  for (int64_t r = rows; r < kMR; ++r)
+    for (int64_t p = 0; p < kc; ++p) dst[p * kMR + r] = 0.0f;
+}
+
+// One kNR-column panel of op(B): columns [j0, j0+cols), k range [p0, p0+kc).
+static inline void pack_b_panel(bool trans_b, const float* b, int64_t ldb, int64_t j0,
+                                int64_t cols, int64_t p0, int64_t kc, float* dst) {
+  if (!trans_b) {
+    // op(B)(p, j) = b[p*ldb + j]: kNR contiguous floats per k step.
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* src = b + (p0 + p) * ldb + j0;
+      float* d = dst + p * kNR;
+      if (cols == kNR) {
+        for (int j = 0; j < kNR; ++j) d[j] = src[j];
+      } else {
+        for (int64_t j = 0; j < cols; ++j) d[j] = src[j];
+        for (int64_t j = cols; j < kNR; ++j) d[j] = 0.0f;
+      }
+    }
+    return;
+  }
+#if defined(__AVX512F__)
+  // op(B)(p, j) = b[j*ldb + p]: transpose 16 x 16 blocks (16 columns of op(B)).
+  for (int64_t jj = 0; jj < kNR; jj += 16) {
+    const int64_t left = cols - jj;
+    const int group = static_cast<int>(left <= 0 ? 0 : (left < 16 ? left : 16));
+    for (int64_t p = 0; p < kc; p += 16)
+      transpose_strip(b + (j0 + jj) * ldb + p0 + p, ldb, group,
+                      static_cast<int>(kc - p < 16 ? kc - p : 16), dst + p * kNR + jj, kNR,
+                      0xFFFF);
+  }
+  return;
+#endif
+  // op(B)(p, j) = b[j*ldb + p]: read each column of op(B) contiguously.
+  for (int64_t j = 0; j < cols; ++j) {
+    const float* src = b + (j0 + j) * ldb + p0;
+    for (int64_t p = 0; p < kc; ++p) dst[p * kNR + j] = src[p];
+  }
+  for (int64_t j = cols; j < kNR; ++j)
+    for (int64_t p = 0; p < kc; ++p) dst[p * kNR + j] = 0.0f;
+}
+
+}  // namespace gemm_detail
+}  // namespace PYCNN_ISA_NS
+}  // namespace pycnn

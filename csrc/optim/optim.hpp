@@ -1,0 +1,26 @@
+// Fused optimizer updates: one pass over a variable updates the parameter and
+// its slot arrays in place, following Keras 3's update rules exactly.
+// `decay` is Keras's decoupled weight decay folded in first:
+// param -= param * decay, with decay = weight_decay * learning_rate (0: off).
+// Optional slots are nullptr when the option is off.
+#pragma once
+#include <cstdint>
+
+#include "core/kernel_decl.hpp"
+
+#define PYCNN_OPTIM_KERNELS                                                                   \
+  /* momentum_buf == nullptr: plain SGD. */                                                   \
+  void sgd_update(float* param, const float* grad, float* momentum_buf, int64_t n, float lr,  \
+                  float momentum, bool nesterov, float decay);                                \
+  /* alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t); velocity_hat for amsgrad. */          \
+  void adam_update(float* param, const float* grad, float* m, float* v, float* velocity_hat,  \
+                   int64_t n, float alpha, float beta_1, float beta_2, float epsilon,         \
+                   float decay);                                                              \
+  /* momentum_buf used when momentum > 0; average_grad when centered. */                     \
+  void rmsprop_update(float* param, const float* grad, float* velocity, float* momentum_buf,  \
+                      float* average_grad, int64_t n, float lr, float rho, float momentum,    \
+                      float epsilon, float decay);                                            \
+  void adagrad_update(float* param, const float* grad, float* accumulator, int64_t n,         \
+                      float lr, float epsilon, float decay);
+
+PYCNN_DECLARE_FOR_ALL_ISAS(PYCNN_OPTIM_KERNELS)

@@ -1,0 +1,34 @@
+// 2-D max and average pooling, channels-last (NHWC). 1-D and global pooling
+// run through the same kernels (H = 1, or one window covering the image).
+#pragma once
+#include <cstdint>
+
+#include "core/kernel_decl.hpp"
+
+namespace pycnn {
+
+// Sizes of one pooling; bottom/right padding is implied by out_h/out_w.
+// Windows never count padding: max ignores it, average divides by the
+// number of in-bounds values (as TensorFlow does for 'same').
+struct PoolGeometry {
+  int64_t batch, in_h, in_w, channels;
+  int64_t out_h, out_w;
+  int64_t pool_h, pool_w;
+  int64_t stride_h, stride_w;
+  int64_t pad_top, pad_left;
+};
+
+}  // namespace pycnn
+
+#define PYCNN_POOL_KERNELS                                                                 \
+  /* y = window max; argmax = in-sample spatial index iy * in_w + ix of the first max. */   \
+  void max_pool2d_forward(const ::pycnn::PoolGeometry& g, const float* x, float* y,        \
+                          int32_t* argmax);                                                \
+  /* dx[argmax] += dy, in a fixed order per sample; dx is fully overwritten. */              \
+  void max_pool2d_backward(const ::pycnn::PoolGeometry& g, const float* dy,                \
+                           const int32_t* argmax, float* dx);                              \
+  void avg_pool2d_forward(const ::pycnn::PoolGeometry& g, const float* x, float* y);       \
+  /* dx = sum over the windows holding each pixel of dy / window count (a gather). */       \
+  void avg_pool2d_backward(const ::pycnn::PoolGeometry& g, const float* dy, float* dx);
+
+PYCNN_DECLARE_FOR_ALL_ISAS(PYCNN_POOL_KERNELS)
