@@ -7,7 +7,7 @@ from pycnn import _C, activations
 from pycnn.layers.activation import ELU, Activation, LeakyReLU, ReLU, Softmax
 from pycnn.ops import act as ops
 from pycnn.reference import act as ref
-from tests.conftest import assert_close, numerical_grad
+from pycnn.testing import assert_close, numerical_grad
 
 CODES = list(range(11))
 NAMES = ["linear", "relu", "sigmoid", "tanh", "elu", "selu", "gelu", "swish", "leaky_relu",

@@ -8,7 +8,7 @@ import pycnn
 from pycnn.ops import conv as ops
 from pycnn.ops.conv import padding_amounts
 from pycnn.reference import conv as ref
-from tests.conftest import assert_close, numerical_grad
+from pycnn.testing import assert_close, numerical_grad
 
 # (N, H, W, Cin), (KH, KW, Cout), strides, dilation, padding
 CASES = [

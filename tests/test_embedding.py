@@ -6,7 +6,7 @@ import pycnn
 from pycnn.layers.embedding import Embedding, SpatialDropout1D
 from pycnn.ops import embedding as ops
 from pycnn.reference import embedding as ref
-from tests.conftest import assert_close
+from pycnn.testing import assert_close
 
 
 @pytest.mark.parametrize("index_shape,vocab,dim", [

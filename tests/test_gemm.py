@@ -8,7 +8,7 @@ import pycnn
 from pycnn import _C
 from pycnn.ops.gemm import gemm
 from pycnn.reference.gemm import gemm as gemm_reference
-from tests.conftest import assert_close
+from pycnn.testing import assert_close
 
 # (m, n, k): unit, odd, tiles of every ISA (14x32, 6x16, 6x8) and one off,
 # tall / wide / skinny, k = 1, several K slices, more than one NC block.

@@ -1,7 +1,7 @@
 import numpy as np
 
 from pycnn.ops.gemm import gemm
-from tests.conftest import assert_close
+from pycnn.testing import assert_close
 
 
 def test_gemm_matches_numpy(isa, rng):

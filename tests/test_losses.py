@@ -6,7 +6,7 @@ import pytest
 from pycnn import losses
 from pycnn.ops import loss as ops_loss
 from pycnn.reference import loss as ref_loss
-from tests.conftest import assert_close, numerical_grad
+from pycnn.testing import assert_close, numerical_grad
 
 SHAPES = [(1, 1), (1, 5), (7, 3), (33, 10), (4, 2, 6)]
 

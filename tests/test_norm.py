@@ -8,7 +8,7 @@ from pycnn.backend import StateUpdates
 from pycnn.layers.normalization import BatchNormalization
 from pycnn.ops import norm as ops
 from pycnn.reference import norm as ref
-from tests.conftest import assert_close, numerical_grad
+from pycnn.testing import assert_close, numerical_grad
 
 SHAPES = [(2, 3), (1, 1), (5, 7, 3), (4, 6, 6, 17), (64, 1), (3000, 5), (2, 9, 9, 64)]
 EPS = 1e-3

@@ -7,7 +7,7 @@ from pycnn import backend, optimizers
 from pycnn.ops import optim as ops_optim
 from pycnn.optimizers import schedules
 from pycnn.reference import optim as ref_optim
-from tests.conftest import assert_close
+from pycnn.testing import assert_close
 
 # (kernel, slot count, slot initial value, keyword arguments)
 KERNEL_CASES = [

@@ -1,12 +1,18 @@
-// Optimized SGEMM (GotoBLAS / BLIS structure):
-//   for each NC-column block of C            (jc)
-//     for each KC slice of k                 (pc)  pack B block once, shared
-//       threads take (row block x column chunk) tasks: pack the A block
-//       (per thread), then run the register-blocked micro-kernel on every
-//       kMR x kNR tile of the task.
-// Threads split M x N only (never k), and every C element is summed in the
-// same k order whatever the blocking, so results do not depend on the thread
-// count. The epilogue runs on each tile after its last K slice.
+// Optimized SGEMM (GotoBLAS / BLIS structure). Each thread owns one
+// rectangle of C (a grid of row parts x column parts) and runs, with no
+// synchronisation until the end:
+//   for each NC-column block of its columns      (jc)
+//     for each KC slice of k                     (pc)  pack its B block
+//       for each MC-row block of its rows        (ic)  pack the A block
+//         for each kNR x kMR tile: register-blocked micro-kernel
+// No barriers means a thread delayed by other work on the machine only
+// delays the end, and the price (each thread packs the operand it shares
+// with the others) is picked to be the smaller one.
+// Tiles sit at multiples of kMR x kNR from the origin and every C element
+// is summed in the same k order whatever the split, so results do not depend
+// on the thread count. The epilogue runs on each tile after its last K slice.
+#include <omp.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -39,11 +45,6 @@ constexpr int kSlotPackedA = 7;
 // packing B would cost about as much as the multiply: read it in place.
 constexpr int64_t kMaxRowsForInPlaceB = 2 * kMR;
 
-// Tasks per thread: small enough to balance when another process takes a
-// core for a while (tasks are handed out dynamically), large enough to keep
-// the per-task A packing and B panel reloads cheap.
-constexpr int64_t kTasksPerThread = 4;
-
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 struct Problem {
@@ -59,30 +60,26 @@ struct Problem {
   const Epilogue* ep;
 };
 
-// How one call is cut into blocks and tasks. Row block ic covers row panels
-// [ic * row_panels / n_ic, (ic + 1) * row_panels / n_ic).
-struct Plan {
-  int threads;
-  int64_t kc_blk, nc_blk;
-  int64_t row_panels, n_ic, max_block_panels;
-  int64_t col_chunks;
-  bool b_in_place;  // full panels of a row-major B are read in place
+// Rows [i0, i1) x columns [j0, j1) of C; i0 and j0 are tile-aligned.
+struct Region {
+  int64_t i0, i1, j0, j1;
 };
 
-Plan make_plan(const Problem& pr, int threads) {
-  Plan pl;
-  pl.threads = threads;
-  pl.kc_blk = ceil_div(pr.k, ceil_div(pr.k, kKC));  // equal slices, no thin leftover
-  pl.nc_blk = std::min(ceil_div(pr.n, kNR) * kNR, kNC);
-  pl.row_panels = ceil_div(pr.m, kMR);
-  int64_t n_ic = ceil_div(pr.m, kMC);
-  if (threads > 1) n_ic = std::max<int64_t>(n_ic, kTasksPerThread * threads);
-  pl.n_ic = std::min(n_ic, pl.row_panels);
-  pl.max_block_panels = ceil_div(pl.row_panels, pl.n_ic);
-  // Too few row blocks to feed every thread: split the columns as well.
-  pl.col_chunks = threads > 1 ? ceil_div(kTasksPerThread * threads, pl.n_ic) : 1;
-  pl.b_in_place = !pr.trans_b && pr.m <= kMaxRowsForInPlaceB;
-  return pl;
+// Splits nt threads into row_parts x col_parts = nt, minimising the packing
+// each thread does (its share of A plus its share of B, both k deep).
+void thread_grid(int64_t m, int64_t n, int nt, int* row_parts, int* col_parts) {
+  const int64_t row_panels = ceil_div(m, kMR), col_panels = ceil_div(n, kNR);
+  double best = -1.0;
+  *row_parts = *col_parts = 1;
+  for (int rows = 1; rows <= nt; ++rows) {
+    if (nt % rows != 0 || rows > row_panels || nt / rows > col_panels) continue;
+    const double packed = static_cast<double>(m) / rows + static_cast<double>(n) / (nt / rows);
+    if (best < 0.0 || packed < best) {
+      best = packed;
+      *row_parts = rows;
+      *col_parts = nt / rows;
+    }
+  }
 }
 
 // C = beta * C, then the epilogue: all that is left when k == 0 or alpha == 0.
@@ -120,64 +117,81 @@ inline void compute_tile(int64_t kc, const float* ap, const float* bp, int64_t l
   for (int64_t r = 0; r < rows; ++r) std::memcpy(c + r * ldc, tile + r * kNR, sizeof(float) * cols);
 }
 
-// The KC x NC block of B at (pc, jc), packed panel by panel; threads share it.
-void pack_b_block(const Problem& pr, const Plan& pl, int64_t jc, int64_t nc, int64_t pc,
-                  int64_t kc, float* packed_b) {
-  const int64_t n_panels = ceil_div(nc, kNR);
-#pragma omp for schedule(static)
-  for (int64_t jp = 0; jp < n_panels; ++jp) {
-    const int64_t j0 = jp * kNR;
-    if (pl.b_in_place && nc - j0 >= kNR) continue;
-    pack_b_panel(pr.trans_b, pr.b, pr.ldb, jc + j0, std::min<int64_t>(kNR, nc - j0), pc, kc,
-                 packed_b + jp * kc * kNR);
-  }
-}
-
-// One K slice of one column block: every task's tiles, A packed per task.
-void multiply_slice(const Problem& pr, const Plan& pl, int64_t jc, int64_t nc, int64_t pc,
-                    int64_t kc, const float* packed_b, float* packed_a) {
-  const bool last_slice = pc + kc == pr.k;
-  const Epilogue* ep = pr.ep;
+// How a tile is stored after K slice [pc, pc + kc): beta on the first slice
+// (later ones accumulate), bias and activation on the last.
+TileStore store_for_slice(const Problem& pr, int64_t pc, int64_t kc, const Epilogue** scalar_act) {
   TileStore out;
   out.alpha = pr.alpha;
-  out.beta = pc == 0 ? pr.beta : 1.0f;  // later slices accumulate
-  const Epilogue* scalar_act = nullptr;
-  if (last_slice && ep) {
+  out.beta = pc == 0 ? pr.beta : 1.0f;
+  *scalar_act = nullptr;
+  const Epilogue* ep = pr.ep;
+  if (pc + kc == pr.k && ep) {
     if (ep->act == Act::relu) out.act = RegisterAct::relu;
     if (ep->act == Act::leaky_relu) out.act = RegisterAct::leaky_relu;
     out.slope = ep->act_param;
-    if (needs_scalar_act(ep)) scalar_act = ep;
+    out.bias = ep->bias;  // of column 0; offset per tile
+    if (needs_scalar_act(ep)) *scalar_act = ep;
   }
-  const float* bias = last_slice && ep ? ep->bias : nullptr;
-  const int64_t n_panels = ceil_div(nc, kNR);
+  return out;
+}
 
-  int64_t packed_ic = -1;  // row block now in packed_a
-#pragma omp for schedule(dynamic, 1)
-  for (int64_t task = 0; task < pl.n_ic * pl.col_chunks; ++task) {
-    const int64_t ic = task / pl.col_chunks, chunk = task % pl.col_chunks;
-    const int64_t i0 = ic * pl.row_panels / pl.n_ic * kMR;
-    const int64_t mc = std::min((ic + 1) * pl.row_panels / pl.n_ic * kMR, pr.m) - i0;
-    if (ic != packed_ic) {
-      for (int64_t ip = 0; ip * kMR < mc; ++ip)
-        pack_a_panel(pr.trans_a, pr.a, pr.lda, i0 + ip * kMR,
-                     std::min<int64_t>(kMR, mc - ip * kMR), pc, kc, packed_a + ip * kMR * kc);
-      packed_ic = ic;
-    }
-    const int64_t jp_end = (chunk + 1) * n_panels / pl.col_chunks;
-    for (int64_t jp = chunk * n_panels / pl.col_chunks; jp < jp_end; ++jp) {
-      const int64_t j = jc + jp * kNR;
-      const int64_t cols = std::min<int64_t>(kNR, pr.n - j);
-      const bool in_place = pl.b_in_place && cols == kNR;
-      const float* bp = in_place ? pr.b + pc * pr.ldb + j : packed_b + jp * kc * kNR;
-      const int64_t ldbp = in_place ? pr.ldb : kNR;
-      out.bias = bias ? bias + j : nullptr;
-      for (int64_t ip = 0; ip * kMR < mc; ++ip) {
-        const int64_t i = i0 + ip * kMR;
-        compute_tile(kc, packed_a + ip * kMR * kc, bp, ldbp, pr.c + i * pr.ldc + j, pr.ldc,
-                     std::min<int64_t>(kMR, pr.m - i), cols, out, scalar_act);
+// All of one thread's rectangle of C. packed_b holds kKC x kNC floats,
+// packed_a kMC x kKC (rounded up to whole panels).
+void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float* packed_b) {
+  const int64_t k = pr.k;
+  const int64_t kc_blk = ceil_div(k, ceil_div(k, kKC));  // equal slices, no thin leftover
+  const bool b_in_place = !pr.trans_b && pr.m <= kMaxRowsForInPlaceB;
+  for (int64_t jc = rg.j0; jc < rg.j1; jc += kNC) {
+    const int64_t nc = std::min(kNC, rg.j1 - jc);
+    const int64_t n_panels = ceil_div(nc, kNR);
+    for (int64_t pc = 0; pc < k; pc += kc_blk) {
+      const int64_t kc = std::min(kc_blk, k - pc);
+      for (int64_t jp = 0; jp < n_panels; ++jp) {
+        const int64_t cols = std::min<int64_t>(kNR, nc - jp * kNR);
+        if (b_in_place && cols == kNR) continue;  // full panels read in place
+        pack_b_panel(pr.trans_b, pr.b, pr.ldb, jc + jp * kNR, cols, pc, kc,
+                     packed_b + jp * kc * kNR);
+      }
+      const Epilogue* scalar_act;
+      TileStore out = store_for_slice(pr, pc, kc, &scalar_act);
+      const float* bias = out.bias;
+
+      for (int64_t ic = rg.i0; ic < rg.i1; ic += kMC) {
+        const int64_t mc = std::min(kMC, rg.i1 - ic);
+        for (int64_t ip = 0; ip * kMR < mc; ++ip)
+          pack_a_panel(pr.trans_a, pr.a, pr.lda, ic + ip * kMR,
+                       std::min<int64_t>(kMR, mc - ip * kMR), pc, kc, packed_a + ip * kMR * kc);
+        for (int64_t jp = 0; jp < n_panels; ++jp) {
+          const int64_t j = jc + jp * kNR;
+          const int64_t cols = std::min<int64_t>(kNR, rg.j1 - j);
+          const bool in_place = b_in_place && cols == kNR;
+          const float* bp = in_place ? pr.b + pc * pr.ldb + j : packed_b + jp * kc * kNR;
+          const int64_t ldbp = in_place ? pr.ldb : kNR;
+          out.bias = bias ? bias + j : nullptr;
+          for (int64_t ip = 0; ip * kMR < mc; ++ip) {
+            const int64_t i = ic + ip * kMR;
+            compute_tile(kc, packed_a + ip * kMR * kc, bp, ldbp, pr.c + i * pr.ldc + j, pr.ldc,
+                         std::min<int64_t>(kMR, rg.i1 - i), cols, out, scalar_act);
+          }
+        }
       }
     }
   }
+}
+
+// This thread's rectangle when `team` threads split C into a grid.
+Region region_of_thread(const Problem& pr, int thread, int team) {
+  int row_parts, col_parts;
+  thread_grid(pr.m, pr.n, team, &row_parts, &col_parts);
+  const int64_t row_panels = ceil_div(pr.m, kMR), col_panels = ceil_div(pr.n, kNR);
+  const int rp = thread / col_parts, cp = thread % col_parts;
+  Region rg{0, 0, 0, 0};
+  if (rp >= row_parts) return rg;  // a thread the grid has no room for
+  rg.i0 = rp * row_panels / row_parts * kMR;
+  rg.i1 = std::min((rp + 1) * row_panels / row_parts * kMR, pr.m);
+  rg.j0 = cp * col_panels / col_parts * kNR;
+  rg.j1 = std::min((cp + 1) * col_panels / col_parts * kNR, pr.n);
+  return rg;
 }
 
 }  // namespace
@@ -193,29 +207,21 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
   }
   int threads = num_threads > 0 ? num_threads : threads_for_work(2.0 * m * n * k);
   if (in_parallel_region()) threads = 1;
-  const Plan pl = make_plan(pr, threads);
+  const int64_t kc_max = std::min(k, kKC);  // equal slices never exceed kKC
+  const size_t b_floats = static_cast<size_t>(kc_max * std::min(kNC, ceil_div(n, kNR) * kNR));
+  const size_t a_floats = static_cast<size_t>(kc_max * ceil_div(std::min(kMC, m), kMR) * kMR);
 
-  float* packed_b = workspace_floats(static_cast<size_t>(pl.kc_blk * pl.nc_blk), kSlotPackedB);
   std::atomic<bool> out_of_memory{false};
-
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    float* packed_a = nullptr;
-    try {
-      packed_a = workspace_floats(static_cast<size_t>(pl.max_block_panels * kMR * pl.kc_blk),
-                                  kSlotPackedA);
-    } catch (const std::bad_alloc&) {
-      out_of_memory = true;
-    }
-#pragma omp barrier
-    if (!out_of_memory) {
-      for (int64_t jc = 0; jc < n; jc += pl.nc_blk) {
-        const int64_t nc = std::min(pl.nc_blk, n - jc);
-        for (int64_t pc = 0; pc < k; pc += pl.kc_blk) {
-          const int64_t kc = std::min(pl.kc_blk, k - pc);
-          pack_b_block(pr, pl, jc, nc, pc, kc, packed_b);  // ends with a barrier
-          multiply_slice(pr, pl, jc, nc, pc, kc, packed_b, packed_a);  // ditto
-        }
+    const Region rg = region_of_thread(pr, omp_get_thread_num(), omp_get_num_threads());
+    if (rg.i1 > rg.i0 && rg.j1 > rg.j0) {
+      try {
+        float* packed_b = workspace_floats(b_floats, kSlotPackedB);
+        float* packed_a = workspace_floats(a_floats, kSlotPackedA);
+        multiply_region(pr, rg, packed_a, packed_b);
+      } catch (const std::bad_alloc&) {
+        out_of_memory = true;
       }
     }
   }

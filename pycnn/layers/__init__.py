@@ -3,6 +3,7 @@ from pycnn.layers.activation import ELU, Activation, LeakyReLU, ReLU, Softmax
 from pycnn.layers.base import Input, InputLayer, Layer
 from pycnn.layers.convolutional import Conv1D, Conv2D
 from pycnn.layers.core import Dense, Dropout, Flatten, Reshape
+from pycnn.layers.embedding import Embedding, SpatialDropout1D
 from pycnn.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply,
                                   Subtract, add, average, concatenate, maximum, minimum,
                                   multiply, subtract)
@@ -12,6 +13,7 @@ from pycnn.layers.pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D,
                                   GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D,
                                   GlobalMaxPool2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
                                   MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D)
+from pycnn.layers.recurrent import GRU, LSTM
 from pycnn.layers.reshaping import ZeroPadding1D, ZeroPadding2D
 
 Convolution1D = Conv1D

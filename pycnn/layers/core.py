@@ -189,6 +189,10 @@ class Dropout(Layer):
         if self.rate == 1.0:
             return np.zeros_like(x), 0.0
         rng = self._rng or prandom.generator()
+        if self.noise_shape is None:
+            # One C++ pass draws the mask (counter-based, same for any thread
+            # count) and applies it.
+            return act_ops.dropout_forward(x, self.rate, int(rng.integers(2**63 - 1)))
         keep = 1.0 - self.rate
         mask = rng.random(self._mask_shape(x), dtype=np.float32) < keep
         mask = mask.astype(np.float32) * np.float32(1.0 / keep)
@@ -197,6 +201,10 @@ class Dropout(Layer):
     def backward(self, cache, dy, need_dx=True):
         if cache is None:
             return dy, []
+        if isinstance(cache, float):  # rate == 1: everything dropped
+            return np.zeros_like(dy), []
+        if cache.shape == dy.shape:
+            return act_ops.dropout_backward(dy, cache), []
         return dy * cache, []
 
     def get_config(self):
