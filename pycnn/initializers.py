@@ -208,4 +208,9 @@ def get(identifier):
 
 
 def serialize(init):
-    return {"class_name": type(init).__name__, "config": dict(vars(init))}
+    """Keras 3's form: the class name and the constructor's own arguments."""
+    import inspect
+    params = inspect.signature(type(init).__init__).parameters
+    config = {name: getattr(init, name, None) for name in params if name != "self"}
+    return {"module": "keras.initializers", "class_name": type(init).__name__,
+            "config": config, "registered_name": None}

@@ -22,6 +22,3 @@ def isa(request):
 def rng():
     return np.random.default_rng(1234)
 
-
-# Re-exported so tests can use them as fixtures-free helpers.
-from pycnn.testing import assert_close, numerical_grad  # noqa: E402,F401

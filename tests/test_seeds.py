@@ -4,7 +4,6 @@ import io
 import contextlib
 
 import numpy as np
-import pytest
 
 import pycnn
 from pycnn.layers import (BatchNormalization, Conv2D, Dense, Dropout, Flatten, InputLayer,

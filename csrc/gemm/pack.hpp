@@ -89,6 +89,28 @@ static inline void pack_b_panel(bool trans_b, const float* b, int64_t ldb, int64
     for (int64_t p = 0; p < kc; ++p) dst[p * kNR + j] = 0.0f;
 }
 
+// The panels of a row-major B block (columns [j0, j0+nc), k range [p0, p0+kc))
+// filled one k row at a time, so memory is read in long contiguous runs the
+// prefetchers follow (panel by panel would jump ldb floats per 32 read).
+// Full panels are skipped when skip_full_panels (B then read in place).
+static inline void pack_b_block_rows(const float* b, int64_t ldb, int64_t j0, int64_t nc,
+                                     int64_t p0, int64_t kc, bool skip_full_panels, float* dst) {
+  const int64_t full_panels = nc / kNR, tail = nc % kNR;
+  for (int64_t p = 0; p < kc; ++p) {
+    const float* src = b + (p0 + p) * ldb + j0;
+    float* d = dst + p * kNR;
+    if (!skip_full_panels)
+      for (int64_t jp = 0; jp < full_panels; ++jp)
+        for (int j = 0; j < kNR; ++j) d[jp * kc * kNR + j] = src[jp * kNR + j];
+    if (tail) {
+      float* dt = d + full_panels * kc * kNR;
+      const float* st = src + full_panels * kNR;
+      for (int64_t j = 0; j < tail; ++j) dt[j] = st[j];
+      for (int64_t j = tail; j < kNR; ++j) dt[j] = 0.0f;
+    }
+  }
+}
+
 }  // namespace gemm_detail
 }  // namespace PYCNN_ISA_NS
 }  // namespace pycnn

@@ -146,12 +146,12 @@ void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float
     const int64_t n_panels = ceil_div(nc, kNR);
     for (int64_t pc = 0; pc < k; pc += kc_blk) {
       const int64_t kc = std::min(kc_blk, k - pc);
-      for (int64_t jp = 0; jp < n_panels; ++jp) {
-        const int64_t cols = std::min<int64_t>(kNR, nc - jp * kNR);
-        if (b_in_place && cols == kNR) continue;  // full panels read in place
-        pack_b_panel(pr.trans_b, pr.b, pr.ldb, jc + jp * kNR, cols, pc, kc,
-                     packed_b + jp * kc * kNR);
-      }
+      if (pr.trans_b)
+        for (int64_t jp = 0; jp < n_panels; ++jp)
+          pack_b_panel(true, pr.b, pr.ldb, jc + jp * kNR, std::min<int64_t>(kNR, nc - jp * kNR),
+                       pc, kc, packed_b + jp * kc * kNR);
+      else
+        pack_b_block_rows(pr.b, pr.ldb, jc, nc, pc, kc, b_in_place, packed_b);
       const Epilogue* scalar_act;
       TileStore out = store_for_slice(pr, pc, kc, &scalar_act);
       const float* bias = out.bias;

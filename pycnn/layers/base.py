@@ -14,7 +14,6 @@ A layer is a plain Python object:
 Nothing is cached on the layer between forward and backward, so one layer
 can serve several graph nodes and several threads at once.
 """
-import warnings
 
 import numpy as np
 

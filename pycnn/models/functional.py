@@ -5,6 +5,8 @@ symbolic calls recorded, orders them topologically, and then runs them in that
 order (forward) and in reverse (backward), summing gradients where a tensor
 feeds several layers and where a shared layer's weights are used twice.
 """
+from collections import defaultdict
+
 import numpy as np
 
 from pycnn.backend import KerasTensor, unique_name
@@ -77,17 +79,7 @@ class Model(Trainer, Layer):
         input_ids = {id(t) for t in self.inputs}
         self._node_needs_dx = [
             not all(id(t) in input_ids for t in node.inputs) for node in self._nodes]
-        seen, layers = set(), []
-        for t in self.inputs:
-            layer = t._keras_history[0]
-            if id(layer) not in seen:
-                seen.add(id(layer))
-                layers.append(layer)
-        for node in self._nodes:
-            if id(node.layer) not in seen:
-                seen.add(id(node.layer))
-                layers.append(node.layer)
-        self._layers = layers
+        self._layers = keras_layer_order(self.inputs, self.outputs)
         self.built = True
         self._build_shapes = [t.shape for t in self.inputs] if self._multi_input \
             else self.inputs[0].shape
@@ -228,6 +220,68 @@ class Model(Trainer, Layer):
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def keras_layer_order(inputs, outputs):
+    """Layers between ``inputs`` and ``outputs`` in the order Keras 3 lists
+    ``model.layers``: by graph depth from inputs to outputs, ties in the order a
+    depth-first walk from the outputs first reaches them (Keras's _build_map)."""
+    input_ids = {id(t) for t in inputs}
+    finished, in_progress = set(), set()
+    nodes_in_order = []          # inputs -> outputs
+    layer_index = {}             # id(layer) -> first traversal index
+    layers_by_id = {}
+
+    def visit(tensor):
+        layer, node_index, _ = tensor._keras_history
+        node = layer._inbound_nodes[node_index]
+        if id(node) in finished:
+            return
+        is_input = isinstance(layer, InputLayer)
+        if not is_input and id(tensor) in input_ids:
+            finished.add(id(node))
+            return
+        if id(node) in in_progress:
+            raise ValueError(f"Layer '{layer.name}' is part of a cycle")
+        if id(layer) not in layer_index:
+            layer_index[id(layer)] = len(layer_index)
+            layers_by_id[id(layer)] = layer
+        in_progress.add(id(node))
+        if not is_input:
+            for t in node.inputs:
+                visit(t)
+        finished.add(id(node))
+        in_progress.discard(id(node))
+        nodes_in_order.append(node)
+
+    for t in outputs:
+        visit(t)
+
+    in_graph = {id(n) for n in nodes_in_order}
+    node_depth, layer_depth = {}, {}
+    for node in reversed(nodes_in_order):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = depth
+        node_depth[id(node)] = depth
+        for t in node.inputs:
+            parent_layer, parent_index, _ = t._keras_history
+            parent = parent_layer._inbound_nodes[parent_index]
+            if id(parent) in in_graph:
+                node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+    for t in inputs:  # inputs no output depends on still belong to the model
+        layer = t._keras_history[0]
+        if id(layer) not in layer_depth:
+            layer_depth[id(layer)] = 0
+            layer_index[id(layer)] = -1
+            layers_by_id[id(layer)] = layer
+
+    by_depth = defaultdict(list)
+    for layer_id, depth in layer_depth.items():
+        by_depth[depth].append(layer_id)
+    order = []
+    for depth in sorted(by_depth, reverse=True):
+        order.extend(sorted(by_depth[depth], key=lambda i: layer_index[i]))
+    return [layers_by_id[i] for i in order]
 
 
 def _accumulate(store, key, value):

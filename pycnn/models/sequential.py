@@ -4,12 +4,11 @@ As in Keras 3, the stack is built as soon as its input shape is known (an
 ``InputLayer``, ``Input``, or ``input_shape=`` on the first layer), otherwise
 on the first call or ``fit``. Forward and backward walk the list directly.
 """
-import warnings
 
 import numpy as np
 
 from pycnn.backend import KerasTensor, unique_name
-from pycnn.layers.base import InputLayer, Layer, shape_str
+from pycnn.layers.base import InputLayer, Layer
 from pycnn.models.functional import Model, call_backward
 from pycnn.models.training import Trainer
 

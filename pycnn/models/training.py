@@ -10,7 +10,6 @@ import warnings
 
 import numpy as np
 
-from pycnn import random as prandom
 from pycnn.backend import StateUpdates
 from pycnn.models import data_adapter
 
@@ -307,6 +306,22 @@ class Trainer:
             self._ensure_built(xb[0] if isinstance(xb, list) else xb)
         y, _ = self.forward(xb, training=False)
         return y
+
+    # ----- saving ----------------------------------------------------------------
+    def save(self, filepath, overwrite=True, zipped=None, **kwargs):
+        """Architecture, weights, optimizer state and compile settings -> ``.keras``."""
+        from pycnn import saving
+        saving.save_model(self, filepath, overwrite=overwrite,
+                          include_optimizer=kwargs.pop("include_optimizer", True))
+
+    def save_weights(self, filepath, overwrite=True):
+        """Weights (and optimizer state) in Keras 3's ``.weights.h5`` layout."""
+        from pycnn import saving
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        from pycnn import saving
+        saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
     # ----- introspection ---------------------------------------------------------
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,

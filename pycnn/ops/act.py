@@ -4,7 +4,6 @@ Activation codes are those of csrc/core/types.hpp (``pycnn.activations``
 keeps the name table). Every function has a NumPy twin in
 ``pycnn.reference.act`` with the same name and signature.
 """
-import numpy as np
 
 from pycnn import _C
 from pycnn.ops.gemm import f32

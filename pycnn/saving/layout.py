@@ -14,10 +14,9 @@ A layer reached twice (a shared layer) is listed once, at its first path.
 The optimizer's group is handled by ``weights_h5`` (its state is not made
 of Variables alone).
 """
-from collections import defaultdict
 
 from pycnn.backend import to_snake_case
-from pycnn.layers.base import InputLayer, Layer
+from pycnn.layers.base import Layer
 from pycnn.saving.naming import ContainerKeys, keras_class_name
 
 # Keras keeps an RNN's weights on its cell; a pycnn RNN without a ``cell``
@@ -70,69 +69,7 @@ def keras_layer_order(model):
     graph depth from inputs to outputs, ties by the order a depth-first walk
     from the outputs first reaches them (Keras's ``_build_map``).
     """
-    from pycnn.models.sequential import Sequential
-    if isinstance(model, Sequential):
-        return list(model.layers)
-    return _functional_layer_order(model.inputs, model.outputs)
-
-
-def _functional_layer_order(inputs, outputs):
-    input_ids = {id(t) for t in inputs}
-    finished, in_progress = set(), set()
-    nodes_in_order = []          # inputs -> outputs
-    layer_index = {}             # id(layer) -> first traversal index
-    layers_by_id = {}
-
-    def visit(tensor):
-        layer, node_index, _ = tensor._keras_history
-        node = layer._inbound_nodes[node_index]
-        if id(node) in finished:
-            return
-        is_input = isinstance(layer, InputLayer)
-        if not is_input and id(tensor) in input_ids:
-            finished.add(id(node))
-            return
-        if id(node) in in_progress:
-            raise ValueError(f"Layer '{layer.name}' is part of a cycle")
-        if id(layer) not in layer_index:
-            layer_index[id(layer)] = len(layer_index)
-            layers_by_id[id(layer)] = layer
-        in_progress.add(id(node))
-        if not is_input:
-            for t in node.inputs:
-                visit(t)
-        finished.add(id(node))
-        in_progress.discard(id(node))
-        nodes_in_order.append(node)
-
-    for t in outputs:
-        visit(t)
-
-    in_graph = {id(n) for n in nodes_in_order}
-    node_depth, layer_depth = {}, {}
-    for node in reversed(nodes_in_order):
-        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
-        layer_depth[id(node.layer)] = depth
-        node_depth[id(node)] = depth
-        for t in node.inputs:
-            parent_layer, parent_index, _ = t._keras_history
-            parent = parent_layer._inbound_nodes[parent_index]
-            if id(parent) in in_graph:
-                node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
-    for t in inputs:  # inputs no output depends on still belong to the model
-        layer = t._keras_history[0]
-        if id(layer) not in layer_depth:
-            layer_depth[id(layer)] = 0
-            layer_index[id(layer)] = -1
-            layers_by_id[id(layer)] = layer
-
-    by_depth = defaultdict(list)
-    for layer_id, depth in layer_depth.items():
-        by_depth[depth].append(layer_id)
-    order = []
-    for depth in sorted(by_depth, reverse=True):
-        order.extend(sorted(by_depth[depth], key=lambda i: layer_index[i]))
-    return [layers_by_id[i] for i in order]
+    return list(model.layers)  # Model keeps them in Keras's order
 
 
 def weight_groups(model):

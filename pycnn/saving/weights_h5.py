@@ -134,13 +134,11 @@ def _plan_optimizer(model, h5file):
         return None
     variables = keras_trainable_variables(model)
     current = optimizer_state.get_state(optimizer, variables)
-    if len(state) == len(current):
-        pass  # same build state (e.g. both before the first step)
-    else:
+    if len(state) != len(current):
         # Slots exist only after the first step; create them as Keras does
         # (on the model's trainable variables) so the saved ones can go in.
         optimizer_state.build(optimizer, variables)
-    current = optimizer_state.get_state(optimizer, variables)
+        current = optimizer_state.get_state(optimizer, variables)
     if len(current) != len(state):
         warnings.warn(
             f"Skipping variable loading for optimizer '{optimizer.name}', because it has "
