@@ -1,9 +1,13 @@
 // Convolution bindings: shape checks, output allocation, GIL release, one
 // dispatch per kernel. Layouts: x (N, H, W, Cin), kernel (KH, KW, Cin, Cout),
 // pads (top, bottom, left, right); Conv1D goes through these with H = 1.
+// Transposed convolution: kernel (KH, KW, Cout, Cin) and crops (top, bottom,
+// left, right) taken off the full output (H - 1) * stride + dilated kernel;
+// a negative bottom/right crop appends zero rows/columns (output_padding).
 #include <array>
 #include <optional>
 
+#include "act/act.hpp"
 #include "bindings/common.hpp"
 #include "conv/conv.hpp"
 
@@ -109,6 +113,104 @@ py::tuple conv2d_backward(const FArray& x, const FArray& kernel, const FArray& d
   return py::make_tuple(or_none(dx), or_none(dw), or_none(db));
 }
 
+// The geometry of the conv whose input gradient the transposed conv is:
+// its input is y (N, OH, OW, Cout), its output x (N, H, W, Cin).
+ConvGeometry conv_transpose_geometry(const std::string& op, const FArray& x,
+                                     const FArray& kernel, Pair strides, Pair dilation,
+                                     Pads crops) {
+  check_ndim(op, "x", x, 4);
+  check_ndim(op, "kernel", kernel, 4);
+  if (kernel.shape(3) != x.shape(3))
+    fail(op, "kernel " + shape_str(kernel) + " expects " + std::to_string(kernel.shape(3)) +
+                 " input channels but x " + shape_str(x) + " has " + std::to_string(x.shape(3)));
+  if (kernel.shape(0) < 1 || kernel.shape(1) < 1 || kernel.shape(2) < 1)
+    fail(op, "kernel " + shape_str(kernel) + " must have positive sizes");
+  if (x.shape(1) < 1 || x.shape(2) < 1) fail(op, "x " + shape_str(x) + " has no pixels");
+  for (int64_t s : strides)
+    if (s < 1) fail(op, "strides must be positive");
+  for (int64_t d : dilation)
+    if (d < 1) fail(op, "dilation must be positive");
+  if (crops[0] < 0 || crops[2] < 0) fail(op, "top/left crops must be non-negative");
+  ConvGeometry g{};
+  g.batch = x.shape(0);
+  g.out_h = x.shape(1);
+  g.out_w = x.shape(2);
+  g.out_c = x.shape(3);
+  g.in_c = kernel.shape(2);
+  g.kernel_h = kernel.shape(0);
+  g.kernel_w = kernel.shape(1);
+  g.stride_h = strides[0];
+  g.stride_w = strides[1];
+  g.dilation_h = dilation[0];
+  g.dilation_w = dilation[1];
+  g.pad_top = crops[0];
+  g.pad_left = crops[2];
+  g.in_h = (g.out_h - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1 - crops[0] - crops[1];
+  g.in_w = (g.out_w - 1) * g.stride_w + (g.kernel_w - 1) * g.dilation_w + 1 - crops[2] - crops[3];
+  if (g.in_h < 1 || g.in_w < 1) fail(op, "crops leave an empty output for x " + shape_str(x));
+  return g;
+}
+
+FArray conv_transpose2d_forward(const FArray& x, const FArray& kernel,
+                                std::optional<FArray> bias, Pair strides, Pair dilation,
+                                Pads crops, int act, float act_param) {
+  const std::string op = "conv_transpose2d_forward";
+  const ConvGeometry g = conv_transpose_geometry(op, x, kernel, strides, dilation, crops);
+  if (bias) {
+    check_ndim(op, "bias", *bias, 1);
+    check_dim(op, "bias", *bias, 0, g.in_c);
+  }
+  if (act < 0 || act > static_cast<int>(Act::softplus)) fail(op, "unsupported fused activation");
+  FArray y = new_array({g.batch, g.in_h, g.in_w, g.in_c});
+  Epilogue ep;
+  ep.bias = bias ? bias->data() : nullptr;
+  ep.act = static_cast<Act>(act);
+  ep.act_param = act_param;
+  const float* px = x.data();
+  const float* pk = kernel.data();
+  float* py = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    PYCNN_DISPATCH(conv_transpose2d_forward, g, px, pk, &ep, py);
+  }
+  return y;
+}
+
+py::tuple conv_transpose2d_backward(const FArray& x, const FArray& kernel, const FArray& dz,
+                                    Pair strides, Pair dilation, Pads crops, bool need_dx,
+                                    bool need_dw) {
+  const std::string op = "conv_transpose2d_backward";
+  const ConvGeometry g = conv_transpose_geometry(op, x, kernel, strides, dilation, crops);
+  check_ndim(op, "dz", dz, 4);
+  const int64_t want[4] = {g.batch, g.in_h, g.in_w, g.in_c};
+  for (int axis = 0; axis < 4; ++axis) check_dim(op, "dz", dz, axis, want[axis]);
+  std::optional<FArray> dx, dw, db;
+  if (need_dx) dx = new_array({g.batch, g.out_h, g.out_w, g.out_c});
+  if (need_dw) {
+    dw = new_array({g.kernel_h, g.kernel_w, g.in_c, g.out_c});
+    db = new_array({g.in_c});
+  }
+  const float* px = x.data();
+  const float* pk = kernel.data();
+  const float* pdz = dz.data();
+  float* pdx = dx ? dx->mutable_data() : nullptr;
+  float* pdw = dw ? dw->mutable_data() : nullptr;
+  float* pdb = db ? db->mutable_data() : nullptr;
+  {
+    py::gil_scoped_release nogil;
+    // The gradients of conv^T are the conv itself and its weight gradient.
+    if (pdx) PYCNN_DISPATCH(conv2d_forward, g, pdz, pk, nullptr, pdx);
+    if (pdw) {
+      PYCNN_DISPATCH(conv2d_backward_weights, g, pdz, px, pdw, nullptr);
+      PYCNN_DISPATCH(bias_grad, pdz, pdb, g.batch * g.in_h * g.in_w, g.in_c);
+    }
+  }
+  auto or_none = [](std::optional<FArray>& a) -> py::object {
+    return a ? py::object(*a) : py::object(py::none());
+  };
+  return py::make_tuple(or_none(dx), or_none(dw), or_none(db));
+}
+
 }  // namespace
 
 void bind_conv(py::module_& m) {
@@ -120,6 +222,15 @@ void bind_conv(py::module_& m) {
         py::arg("strides"), py::arg("dilation"), py::arg("pads"), py::arg("need_dx") = true,
         py::arg("need_dw") = true,
         "(dx, dw, db) of a convolution from the pre-activation gradient dz; None when not needed.");
+  m.def("conv_transpose2d_forward", &conv_transpose2d_forward, py::arg("x"), py::arg("kernel"),
+        py::arg("bias") = py::none(), py::arg("strides"), py::arg("dilation"),
+        py::arg("crops"), py::arg("act") = 0, py::arg("act_param") = 0.0f,
+        "NHWC transposed convolution, kernel (KH, KW, Cout, Cin); crops = (top, bottom, "
+        "left, right) off the full (H - 1) * stride + dilated-kernel output.");
+  m.def("conv_transpose2d_backward", &conv_transpose2d_backward, py::arg("x"),
+        py::arg("kernel"), py::arg("dz"), py::arg("strides"), py::arg("dilation"),
+        py::arg("crops"), py::arg("need_dx") = true, py::arg("need_dw") = true,
+        "(dx, dw, db) of a transposed convolution from dz; None when not needed.");
 }
 
 }  // namespace pycnn

@@ -31,6 +31,13 @@ struct ConvGeometry {
                              const float* dz, float* dx);                                   \
   /* dw = sum over the batch of col(x)^T x dz; db = sum of dz (db may be null). */           \
   void conv2d_backward_weights(const ::pycnn::ConvGeometry& g, const float* x,              \
-                               const float* dz, float* dw, float* db);
+                               const float* dz, float* dw, float* db);                      \
+  /* Transposed convolution y = act(conv^T(x, kernel) + bias): g describes the conv whose   \
+     input is y (in_*) and whose output is x (out_*), kernel (kh, kw, in_c, out_c) is       \
+     Keras's Conv2DTranspose layout. y is fully overwritten. Its gradients are that conv:   \
+     dx = conv2d_forward(g, dy, kernel), dkernel = conv2d_backward_weights(g, dy, x). */    \
+  void conv_transpose2d_forward(const ::pycnn::ConvGeometry& g, const float* x,             \
+                                const float* kernel, const ::pycnn::Epilogue* epilogue,     \
+                                float* y);
 
 PYCNN_DECLARE_FOR_ALL_ISAS(PYCNN_CONV_KERNELS)

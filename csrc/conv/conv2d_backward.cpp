@@ -1,6 +1,7 @@
-// Convolution backward: the input gradient (dz x kernel^T, then col2im) and
-// the weight/bias gradients (col^T x dz summed over fixed chunks of tiles,
-// then the chunks added in order, so results do not depend on thread count).
+// Convolution backward: the weight/bias gradients (col^T x dz summed over
+// fixed chunks of tiles, then the chunks added in order, so results do not
+// depend on the thread count).
+// The input gradient is conv_transpose2d_forward (conv_transpose2d.cpp).
 #include <cstring>
 
 #include "conv/conv.hpp"
@@ -13,48 +14,6 @@ namespace pycnn {
 namespace PYCNN_ISA_NS {
 
 using namespace convtile;
-
-// kernel (patch x cout) -> kernel^T (cout x patch), so the tile GEMMs read
-// a plain row-major operand (sgemm would otherwise repack it per tile).
-static const float* transposed_kernel(const float* kernel, int64_t patch, int64_t cout) {
-  float* kt = workspace_floats(static_cast<size_t>(patch * cout), kSlotKernelT);
-  for (int64_t p = 0; p < patch; ++p)
-    for (int64_t o = 0; o < cout; ++o) kt[o * patch + p] = kernel[p * cout + o];
-  return kt;
-}
-
-void conv2d_backward_input(const ConvGeometry& g, const float* kernel, const float* dz,
-                           float* dx) {
-  const int64_t patch = patch_size(g), cout = g.out_c;
-  const int64_t in_floats = g.in_h * g.in_w * g.in_c;
-  const int64_t out_pixels = g.batch * g.out_h * g.out_w;
-  if (g.batch * in_floats == 0) return;
-  const int nt = threads_for_work(2.0 * out_pixels * patch * cout);
-  const float* kernel_t = transposed_kernel(kernel, patch, cout);
-
-  if (is_pointwise(g)) {  // dx is the im2col gradient itself
-    sgemm(false, false, out_pixels, patch, cout, 1.0f, dz, cout, kernel_t, patch, 0.0f, dx,
-          patch, nullptr, nt);
-    return;
-  }
-  std::memset(dx, 0, sizeof(float) * g.batch * in_floats);
-  // Tiles of one sample overlap in dx, so a sample belongs to one thread.
-  const int outer = g.batch >= nt ? nt : 1;
-  const int inner = outer == 1 ? nt : 1;
-  const int64_t per_sample = tiles_per_sample(g);
-  const int64_t tile_floats = rows_per_tile(g) * g.out_w * patch;
-#pragma omp parallel for num_threads(outer) schedule(static)
-  for (int64_t n = 0; n < g.batch; ++n) {
-    float* dcol = workspace_floats(static_cast<size_t>(tile_floats), kSlotCol);
-    for (int64_t k = 0; k < per_sample; ++k) {
-      const Tile t = tile_at(g, n * per_sample + k);
-      const float* dz_tile = dz + ((n * g.out_h + t.row0) * g.out_w) * cout;
-      sgemm(false, false, t.rows * g.out_w, patch, cout, 1.0f, dz_tile, cout, kernel_t, patch,
-            0.0f, dcol, patch, nullptr, inner);
-      col2im_add(g, dcol, t.row0, t.rows, dx + n * in_floats);
-    }
-  }
-}
 
 // How many partial sums the weight gradient is split into: from the
 // geometry only (never the thread count), capped to bound the memory.

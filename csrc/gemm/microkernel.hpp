@@ -1,5 +1,7 @@
 // Picks the register-blocked micro-kernel (and its tile / cache-block sizes
-// kMR, kNR, kKC, kMC, kNC) for the ISA this translation unit is compiled for.
+// kMR, kNR, kKC, kMC, kNC) for the ISA this translation unit is compiled for,
+// and micro_kernel_rows(): the same kernel on only the first `rows` rows
+// (a compile-time count each, so the accumulators stay in registers).
 #pragma once
 
 #if defined(__AVX512F__)
@@ -9,3 +11,22 @@
 #else
 #include "gemm/microkernel_generic.hpp"
 #endif
+
+namespace pycnn {
+namespace PYCNN_ISA_NS {
+namespace gemm_detail {
+
+// Rows past the end of A are skipped rather than computed on zero padding:
+// a 1-row GEMV then costs 1/kMR of a full tile, not all of it.
+template <int R = kMR>
+static inline void micro_kernel_rows(int rows, int64_t kc, const float* ap, const float* bp,
+                                     int64_t ldbp, float* c, int64_t ldc, const TileStore& out) {
+  if constexpr (R > 1) {
+    if (rows < R) return micro_kernel_rows<R - 1>(rows, kc, ap, bp, ldbp, c, ldc, out);
+  }
+  micro_kernel<R>(kc, ap, bp, ldbp, c, ldc, out);
+}
+
+}  // namespace gemm_detail
+}  // namespace PYCNN_ISA_NS
+}  // namespace pycnn

@@ -31,12 +31,13 @@ static inline __m256 store_transform(__m256 acc, const float* c, const TileStore
   return v;
 }
 
+template <int R = kMR>  // rows of the tile that are computed (R <= kMR)
 static inline void micro_kernel(int64_t kc, const float* __restrict ap,
                                 const float* __restrict bp, int64_t ldbp, float* c, int64_t ldc,
                                 const TileStore& out) {
-  __m256 lo[kMR], hi[kMR];
+  __m256 lo[R], hi[R];
 #pragma GCC unroll 6
-  for (int r = 0; r < kMR; ++r) {
+  for (int r = 0; r < R; ++r) {
     lo[r] = _mm256_setzero_ps();
     hi[r] = _mm256_setzero_ps();
   }
@@ -44,7 +45,7 @@ static inline void micro_kernel(int64_t kc, const float* __restrict ap,
     __m256 b0 = _mm256_loadu_ps(bp);
     __m256 b1 = _mm256_loadu_ps(bp + 8);
 #pragma GCC unroll 6
-    for (int r = 0; r < kMR; ++r) {
+    for (int r = 0; r < R; ++r) {
       __m256 av = _mm256_broadcast_ss(ap + r);
       lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
       hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
@@ -53,7 +54,7 @@ static inline void micro_kernel(int64_t kc, const float* __restrict ap,
     bp += ldbp;
   }
 #pragma GCC unroll 6
-  for (int r = 0; r < kMR; ++r) {
+  for (int r = 0; r < R; ++r) {
     float* cr = c + r * ldc;
     _mm256_storeu_ps(cr, store_transform(lo[r], cr, out, out.bias));
     _mm256_storeu_ps(cr + 8,

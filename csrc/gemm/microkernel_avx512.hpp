@@ -39,18 +39,19 @@ static inline __m512 store_transform(__m512 acc, const float* c, const TileStore
 
 // ap: kc x kMR packed A (row index fastest). bp: kc rows of kNR floats of B,
 // ldbp apart (kNR when packed; ldb when B is read in place).
+template <int R = kMR>  // rows of the tile that are computed (R <= kMR)
 static inline void micro_kernel(int64_t kc, const float* __restrict ap,
                                 const float* __restrict bp, int64_t ldbp, float* c, int64_t ldc,
                                 const TileStore& out) {
   // Start fetching the C tile now; it is needed only after the k loop.
 #pragma GCC unroll 14
-  for (int r = 0; r < kMR; ++r) {
+  for (int r = 0; r < R; ++r) {
     _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + kNR - 1), _MM_HINT_T0);
   }
-  __m512 lo[kMR], hi[kMR];
+  __m512 lo[R], hi[R];
 #pragma GCC unroll 14
-  for (int r = 0; r < kMR; ++r) {
+  for (int r = 0; r < R; ++r) {
     lo[r] = _mm512_setzero_ps();
     hi[r] = _mm512_setzero_ps();
   }
@@ -58,7 +59,7 @@ static inline void micro_kernel(int64_t kc, const float* __restrict ap,
     __m512 b0 = _mm512_loadu_ps(bp);
     __m512 b1 = _mm512_loadu_ps(bp + 16);
 #pragma GCC unroll 14
-    for (int r = 0; r < kMR; ++r) {
+    for (int r = 0; r < R; ++r) {
       __m512 av = _mm512_set1_ps(ap[r]);
       lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
       hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
@@ -67,7 +68,7 @@ static inline void micro_kernel(int64_t kc, const float* __restrict ap,
     bp += ldbp;
   }
 #pragma GCC unroll 14
-  for (int r = 0; r < kMR; ++r) {
+  for (int r = 0; r < R; ++r) {
     float* cr = c + r * ldc;
     _mm512_storeu_ps(cr, store_transform(lo[r], cr, out, out.bias));
     _mm512_storeu_ps(cr + 16,

@@ -15,13 +15,14 @@ constexpr int64_t kKC = 256;
 constexpr int64_t kMC = 240;
 constexpr int64_t kNC = 4096;
 
+template <int R = kMR>  // rows of the tile that are computed (R <= kMR)
 static inline void micro_kernel(int64_t kc, const float* __restrict ap,
                                 const float* __restrict bp, int64_t ldbp, float* c, int64_t ldc,
                                 const TileStore& out) {
-  float acc[kMR][kNR] = {};
+  float acc[R][kNR] = {};
   for (int64_t p = 0; p < kc; ++p) {
 #pragma GCC unroll 6
-    for (int r = 0; r < kMR; ++r) {
+    for (int r = 0; r < R; ++r) {
       const float av = ap[r];
 #pragma GCC unroll 8
       for (int j = 0; j < kNR; ++j) acc[r][j] += av * bp[j];
@@ -29,7 +30,7 @@ static inline void micro_kernel(int64_t kc, const float* __restrict ap,
     ap += kMR;
     bp += ldbp;
   }
-  for (int r = 0; r < kMR; ++r) {
+  for (int r = 0; r < R; ++r) {
     float* cr = c + r * ldc;
     for (int j = 0; j < kNR; ++j) {
       float v = out.alpha * acc[r][j];

@@ -43,7 +43,7 @@ constexpr int kSlotPackedA = 7;
 
 // With this few rows each B element is used by at most two row panels, so
 // packing B would cost about as much as the multiply: read it in place.
-constexpr int64_t kMaxRowsForInPlaceB = 2 * kMR;
+constexpr int64_t kMaxRowsForInPlaceB = 10 * kMR;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -94,27 +94,28 @@ void scale_and_finish(const Problem& pr) {
   }
 }
 
-// One rows x cols (<= kMR x kNR) tile. Ragged tiles go through a full-size
-// scratch tile so they use exactly the same arithmetic as full ones.
+// One rows x cols (<= kMR x kNR) tile. Tiles with ragged columns go through
+// a full-width scratch tile so they use exactly the same arithmetic.
 inline void compute_tile(int64_t kc, const float* ap, const float* bp, int64_t ldbp, float* c,
                          int64_t ldc, int64_t rows, int64_t cols, TileStore out,
                          const Epilogue* scalar_act) {
-  if (rows == kMR && cols == kNR) {
-    micro_kernel(kc, ap, bp, ldbp, c, ldc, out);
-    if (scalar_act) activate_tile(c, ldc, kMR, kNR, scalar_act);
+  const int r = static_cast<int>(rows);
+  if (cols == kNR) {
+    micro_kernel_rows(r, kc, ap, bp, ldbp, c, ldc, out);
+    if (scalar_act) activate_tile(c, ldc, rows, kNR, scalar_act);
     return;
   }
   alignas(64) float tile[kMR * kNR] = {};
   alignas(64) float bias[kNR] = {};
   if (out.beta != 0.0f)
-    for (int64_t r = 0; r < rows; ++r) std::memcpy(tile + r * kNR, c + r * ldc, sizeof(float) * cols);
+    for (int64_t i = 0; i < rows; ++i) std::memcpy(tile + i * kNR, c + i * ldc, sizeof(float) * cols);
   if (out.bias) {
     std::memcpy(bias, out.bias, sizeof(float) * cols);
     out.bias = bias;
   }
-  micro_kernel(kc, ap, bp, ldbp, tile, kNR, out);
+  micro_kernel_rows(r, kc, ap, bp, ldbp, tile, kNR, out);
   if (scalar_act) activate_tile(tile, kNR, rows, cols, scalar_act);
-  for (int64_t r = 0; r < rows; ++r) std::memcpy(c + r * ldc, tile + r * kNR, sizeof(float) * cols);
+  for (int64_t i = 0; i < rows; ++i) std::memcpy(c + i * ldc, tile + i * kNR, sizeof(float) * cols);
 }
 
 // How a tile is stored after K slice [pc, pc + kc): beta on the first slice

@@ -259,11 +259,9 @@ class Layer:
                        (xs if isinstance(xs, list) else [xs]))
         if symbolic:
             return self._call_symbolic(xs, **kwargs)
+        # Keras builds with the concrete shape (batch included) on an eager call.
         shapes = [tuple(a.shape) for a in xs] if isinstance(xs, list) else tuple(xs.shape)
-        if isinstance(shapes, list):
-            self._maybe_build([(None,) + s[1:] for s in shapes])
-        else:
-            self._maybe_build((None,) + shapes[1:] if len(shapes) else shapes)
+        self._maybe_build(shapes)
         y, _ = self.forward(xs, training=bool(training))
         return y
 

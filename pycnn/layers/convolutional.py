@@ -70,6 +70,7 @@ class BaseConv(Layer):
     """Shared N-D convolution logic; ``rank`` is 1 or 2."""
 
     rank = None
+    _in_axis = -2  # kernel axis of the input channels
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, groups=1, activation=None, use_bias=True,
@@ -86,7 +87,7 @@ class BaseConv(Layer):
         self.kernel_size = standardize_tuple(kernel_size, self.rank, "kernel_size")
         self.strides = standardize_tuple(strides, self.rank, "strides")
         self.dilation_rate = standardize_tuple(dilation_rate, self.rank, "dilation_rate")
-        self.padding = standardize_padding(padding)
+        self.padding = standardize_padding(padding, allow_causal=self.rank == 1)
         self.data_format = standardize_data_format(data_format, cls)
         if groups != 1:
             raise ValueError(f"{cls}: only groups=1 is supported, received groups={groups}")
@@ -124,7 +125,7 @@ class BaseConv(Layer):
     def _out_size(self, size, axis):
         if size is None:
             return None
-        if self.padding == "same":
+        if self.padding in ("same", "causal"):
             return (size - 1) // self.strides[axis] + 1
         span = (self.kernel_size[axis] - 1) * self.dilation_rate[axis] + 1
         return (size - span) // self.strides[axis] + 1
@@ -140,8 +141,9 @@ class BaseConv(Layer):
 
     def _check_call_shape(self, x):
         want = self.rank + 2
-        if x.ndim != want or x.shape[-1] != self.kernel.shape[-2]:
-            expected = (None,) * (want - 1) + (self.kernel.shape[-2],)
+        channels = self.kernel.shape[self._in_axis]
+        if x.ndim != want or x.shape[-1] != channels:
+            expected = (None,) * (want - 1) + (channels,)
             raise ValueError(
                 f"Input 0 of layer \"{self.name}\" is incompatible with the layer: "
                 f"expected shape={shape_str(expected)}, found shape={shape_str(x.shape)}")
@@ -149,6 +151,8 @@ class BaseConv(Layer):
 
     def _pads(self, spatial):
         """Explicit (before, after) padding per spatial axis, flattened."""
+        if self.padding == "causal":  # all on the left: output[t] sees input[:t+1] only
+            return ((self.kernel_size[0] - 1) * self.dilation_rate[0], 0)
         out = ()
         for i, size in enumerate(spatial):
             out += padding_amounts(self.padding, size, self.kernel_size[i], self.strides[i],
@@ -238,7 +242,8 @@ class Conv2D(BaseConv):
 
 class Conv1D(BaseConv):
     """1-D convolution over (batch, steps, channels) inputs; kernel
-    (kernel_size, in_channels, filters). padding='causal' is not supported yet."""
+    (kernel_size, in_channels, filters). padding='causal' left-pads
+    dilation_rate * (kernel_size - 1) steps."""
 
     rank = 1
 
@@ -261,5 +266,82 @@ class Conv1D(BaseConv):
                                         self.dilation_rate[0], pads, need_dx, need_dw)
 
 
+class Conv2DTranspose(BaseConv):
+    """Transposed 2-D convolution over (batch, height, width, channels) inputs;
+    kernel (kh, kw, filters, in_channels) as Keras. Output sizes and padding
+    are Keras 3's; forward runs as a conv's input gradient (GEMM + col2im)."""
+
+    rank = 2
+    _in_axis = -1
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
+                 output_padding=None, data_format=None, dilation_rate=(1, 1), activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, 1,
+                         activation, use_bias, kernel_initializer, bias_initializer,
+                         kernel_regularizer, bias_regularizer, activity_regularizer,
+                         kernel_constraint, bias_constraint, **kwargs)
+        self.output_padding = None if output_padding is None else \
+            standardize_tuple(output_padding, self.rank, "output_padding", allow_zero=True)
+        if self.output_padding is not None:
+            for i, (op, s) in enumerate(zip(self.output_padding, self.strides)):
+                if op >= s:
+                    raise ValueError(
+                        "`output_padding` must be strictly less than `strides` for all "
+                        f"dimensions. At dimension {i}, `output_padding` is {op} but "
+                        f"`strides` is {s}. Received: output_padding={self.output_padding}, "
+                        f"strides={self.strides}")
+
+    def build(self, input_shape):
+        check_input_rank(self, input_shape, self.rank + 2)
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(
+                f"Layer \"{self.name}\": the channel dimension of the inputs should be "
+                f"defined. Found `None` in shape {shape_str(input_shape)}")
+        self.compute_output_shape(input_shape)
+        self.kernel = self.add_weight(self.kernel_size + (self.filters, channels),
+                                      self.kernel_initializer, "kernel")
+        self.bias = self.add_weight((self.filters,), self.bias_initializer, "bias") \
+            if self.use_bias else None
+        self.built = True
+
+    def _crops(self, size, axis):
+        op = None if self.output_padding is None else self.output_padding[axis]
+        return conv_ops.conv_transpose_crops(self.padding, size, self.kernel_size[axis],
+                                             self.strides[axis], self.dilation_rate[axis], op)
+
+    def _out_size(self, size, axis):
+        if size is None:
+            return None
+        return conv_ops.conv_transpose_output_size(size, self.kernel_size[axis],
+                                                   self.strides[axis], self._crops(size, axis),
+                                                   self.dilation_rate[axis])
+
+    def _pads(self, spatial):
+        """(top, bottom, left, right) crops of the full transposed output."""
+        out = ()
+        for i, size in enumerate(spatial):
+            out += self._crops(size, i)
+        return out
+
+    def _forward_kernel(self, x, bias, pads, act, act_param):
+        return conv_ops.conv_transpose2d_forward(x, self.kernel.value, bias, self.strides,
+                                                 self.dilation_rate, pads, act, act_param)
+
+    def _backward_kernel(self, x, dz, pads, need_dx, need_dw):
+        return conv_ops.conv_transpose2d_backward(x, self.kernel.value, dz, self.strides,
+                                                  self.dilation_rate, pads, need_dx, need_dw)
+
+    def get_config(self):
+        cfg = super().get_config()
+        del cfg["groups"]  # Keras's transposed convs have no groups
+        cfg["output_padding"] = self.output_padding
+        return cfg
+
+
 Convolution2D = Conv2D
+Convolution2DTranspose = Conv2DTranspose
 Convolution1D = Conv1D

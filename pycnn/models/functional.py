@@ -118,6 +118,16 @@ class Model(Trainer, Layer):
     def layers(self):
         return list(self._layers)
 
+    # A model's input/output are its own graph's tensors (as in Keras), even
+    # before it is called as a layer of another model.
+    @property
+    def input(self):
+        return self.inputs[0] if len(self.inputs) == 1 else list(self.inputs)
+
+    @property
+    def output(self):
+        return self.outputs[0] if len(self.outputs) == 1 else list(self.outputs)
+
     @property
     def _sublayers(self):
         return [l for l in self._layers if not isinstance(l, InputLayer)]

@@ -73,6 +73,10 @@ class Sequential(Model):
     def _maybe_rebuild(self):
         if self._input_layer is not None:
             self._build_graph(self._input_layer)
+        elif self._stack and isinstance(self._stack[0], Model) and self._stack[0].inputs \
+                and len(self._stack[0].inputs) == 1:
+            # As Keras: a model as first layer brings its input shape along.
+            self.build(self._stack[0].inputs[0].shape)
 
     def build(self, input_shape=None):
         if input_shape is None:

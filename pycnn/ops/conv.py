@@ -90,3 +90,50 @@ def conv1d_backward(x, kernel, dz, stride=1, dilation=1, pads=(0, 0), need_dx=Tr
     dx, dw, db = conv2d_backward(x4, k4, dz4, (1, stride), (1, dilation),
                                  (0, 0) + tuple(pads), need_dx, need_dw)
     return (None if dx is None else dx[:, 0], None if dw is None else dw[0], db)
+
+
+# ----- transposed convolution -------------------------------------------------
+def conv_transpose_crops(padding, size, kernel, stride, dilation=1, output_padding=None):
+    """(before, after) crops of one axis, so that the output is Keras 3's:
+    (size - 1) * stride + span - before - after with span the dilated kernel.
+
+    Keras 3 (JAX backend) pads the stride-dilated input by (left, right) and
+    runs a flipped-kernel conv; crop = span - 1 - pad on each side. A negative
+    ``after`` appends zeros (output_padding, or stride > kernel with 'valid').
+    """
+    span = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        extra = max(span, stride) - span if output_padding is None else output_padding
+        left, right = span - 1, span - 1 + extra
+    elif padding == "same":
+        pad_len = stride + span - 2 if output_padding is None else \
+            span + span % 2 - 2 + output_padding
+        left = min(pad_len // 2 + pad_len % 2, span - 1)
+        right = pad_len - left
+    else:
+        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+    return (span - 1 - left, span - 1 - right)
+
+
+def conv_transpose_output_size(size, kernel, stride, crops, dilation=1):
+    """Output length of one axis of conv_transpose2d_forward."""
+    return (size - 1) * stride + (kernel - 1) * dilation + 1 - crops[0] - crops[1]
+
+
+def conv_transpose2d_forward(x, kernel, bias=None, strides=(1, 1), dilation=(1, 1),
+                             crops=(0, 0, 0, 0), act=0, act_param=0.0):
+    """y = act(conv_transpose(x, kernel) + bias): x (N, H, W, Cin), kernel in Keras's
+    Conv2DTranspose layout (KH, KW, Cout, Cin), crops (top, bottom, left, right) from
+    ``conv_transpose_crops``; y (N, OH, OW, Cout). Runs as a conv's input gradient."""
+    return _C.conv_transpose2d_forward(f32(x), f32(kernel),
+                                       None if bias is None else f32(bias), _pair(strides),
+                                       _pair(dilation), _quad(crops), int(act),
+                                       float(act_param))
+
+
+def conv_transpose2d_backward(x, kernel, dz, strides=(1, 1), dilation=(1, 1),
+                              crops=(0, 0, 0, 0), need_dx=True, need_dw=True):
+    """(dx, dkernel, dbias) of conv_transpose2d_forward from dz (N, OH, OW, Cout)."""
+    return tuple(_C.conv_transpose2d_backward(f32(x), f32(kernel), f32(dz), _pair(strides),
+                                              _pair(dilation), _quad(crops), bool(need_dx),
+                                              bool(need_dw)))

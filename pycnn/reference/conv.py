@@ -83,3 +83,65 @@ def conv1d_backward(x, kernel, dz, stride=1, dilation=1, pads=(0, 0), need_dx=Tr
                                  (1, stride), (1, dilation), (0, 0) + tuple(pads),
                                  need_dx, need_dw)
     return (None if dx is None else dx[:, 0], None if dw is None else dw[0], db)
+
+
+# ----- transposed convolution (straightforward scatter form) ----------------
+def _transpose_full(x_shape, kernel_shape, strides, dilation, crops):
+    """Size of the uncropped output, grown when a crop is negative, per axis."""
+    sizes = []
+    for a in range(2):
+        full = (x_shape[1 + a] - 1) * strides[a] + (kernel_shape[a] - 1) * dilation[a] + 1
+        sizes.append(full + max(0, -crops[2 * a + 1]))
+    return sizes
+
+
+def _transpose_tap(i, j, x_shape, strides, dilation):
+    """Slices of the full output that input pixel (h, w) with tap (i, j) writes."""
+    h, w = x_shape[1:3]
+    r0, c0 = i * dilation[0], j * dilation[1]
+    return (slice(None), slice(r0, r0 + (h - 1) * strides[0] + 1, strides[0]),
+            slice(c0, c0 + (w - 1) * strides[1] + 1, strides[1]))
+
+
+def _crop(full, x_shape, kernel_shape, strides, dilation, crops):
+    from pycnn.ops.conv import conv_transpose_output_size
+    oh = conv_transpose_output_size(x_shape[1], kernel_shape[0], strides[0], crops[:2],
+                                    dilation[0])
+    ow = conv_transpose_output_size(x_shape[2], kernel_shape[1], strides[1], crops[2:],
+                                    dilation[1])
+    return (slice(None), slice(crops[0], crops[0] + oh), slice(crops[2], crops[2] + ow))
+
+
+def conv_transpose2d_forward(x, kernel, bias=None, strides=(1, 1), dilation=(1, 1),
+                             crops=(0, 0, 0, 0), act=0, act_param=0.0):
+    x = np.asarray(x, np.float64)
+    kernel = np.asarray(kernel, np.float64)
+    fh, fw = _transpose_full(x.shape, kernel.shape, strides, dilation, crops)
+    full = np.zeros((x.shape[0], fh, fw, kernel.shape[2]))
+    for i in range(kernel.shape[0]):
+        for j in range(kernel.shape[1]):
+            full[_transpose_tap(i, j, x.shape, strides, dilation)] += x @ kernel[i, j].T
+    z = full[_crop(full, x.shape, kernel.shape, strides, dilation, crops)]
+    if bias is not None:
+        z = z + np.asarray(bias, np.float64)
+    return np.asarray(_act(z, act, act_param), np.float32)
+
+
+def conv_transpose2d_backward(x, kernel, dz, strides=(1, 1), dilation=(1, 1),
+                              crops=(0, 0, 0, 0), need_dx=True, need_dw=True):
+    x = np.asarray(x, np.float64)
+    kernel = np.asarray(kernel, np.float64)
+    dz = np.asarray(dz, np.float64)
+    fh, fw = _transpose_full(x.shape, kernel.shape, strides, dilation, crops)
+    dfull = np.zeros((x.shape[0], fh, fw, kernel.shape[2]))
+    dfull[_crop(dfull, x.shape, kernel.shape, strides, dilation, crops)] = dz
+    dx = np.zeros_like(x)
+    dw = np.zeros_like(kernel)
+    for i in range(kernel.shape[0]):
+        for j in range(kernel.shape[1]):
+            tap = dfull[_transpose_tap(i, j, x.shape, strides, dilation)]
+            dx += tap @ kernel[i, j]
+            dw[i, j] = np.einsum("nhwf,nhwc->fc", tap, x)
+    return (dx.astype(np.float32) if need_dx else None,
+            dw.astype(np.float32) if need_dw else None,
+            dz.sum(axis=(0, 1, 2)).astype(np.float32) if need_dw else None)
