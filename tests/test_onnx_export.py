@@ -184,7 +184,7 @@ def test_conv2d_grid(tmp_path, rng, kernel, strides, dilation, padding):
 
 @pytest.mark.parametrize("kernel,strides,dilation,padding", [
     (3, 1, 1, "valid"), (4, 2, 1, "same"), (3, 3, 1, "same"), (3, 1, 3, "same"),
-    (1, 1, 1, "valid")])
+    (1, 1, 1, "valid"), (3, 1, 1, "causal"), (3, 1, 2, "causal"), (4, 2, 1, "causal")])
 def test_conv1d_grid(tmp_path, rng, kernel, strides, dilation, padding):
     model = Sequential([layers.Conv1D(4, kernel, strides=strides, dilation_rate=dilation,
                                       padding=padding, use_bias=False,
@@ -405,7 +405,14 @@ def test_resnet50(tmp_path, rng):
 
 # ----- layers other modules add (skipped until they exist) -----------------------
 def _layer_class(name):
+    import importlib
     cls = getattr(layers, name, None)
+    for module in ("convolutional", "reshaping", "resizing"):
+        if cls is None:
+            try:
+                cls = getattr(importlib.import_module(f"pycnn.layers.{module}"), name, None)
+            except ImportError:
+                pass
     if cls is None:
         pytest.skip(f"pycnn.layers.{name} does not exist yet")
     return cls
@@ -413,14 +420,25 @@ def _layer_class(name):
 
 @pytest.mark.parametrize("kernel,strides,padding", [
     (3, 1, "same"), (3, 2, "same"), (4, 2, "same"), (2, 3, "same"), (3, 2, "valid"),
-    (1, 2, "valid"), ((3, 2), (2, 1), "same"), (5, 3, "valid")])
-def test_conv2d_transpose(tmp_path, rng, kernel, strides, padding):
+    (1, 2, "valid"), ((3, 2), (2, 1), "same"), (5, 3, "valid"), (5, 2, "same"),
+    (2, 2, "valid")])
+@pytest.mark.parametrize("output_padding", [None, 1])
+def test_conv2d_transpose(tmp_path, rng, kernel, strides, padding, output_padding):
     cls = _layer_class("Conv2DTranspose")
+    if output_padding is not None and min(np.atleast_1d(strides)) <= output_padding:
+        pytest.skip("Keras requires output_padding < strides")
     model = Sequential([layers.Conv2D(3, 1, input_shape=(5, 6, 2)),
                         cls(4, kernel, strides=strides, padding=padding,
-                            activation="relu")])
+                            output_padding=output_padding, activation="relu")])
     model.layers[1].bias.assign(rng.standard_normal(4).astype(np.float32))
     check_export(model, rng.standard_normal((2, 5, 6, 2)).astype(np.float32), tmp_path)
+
+
+def test_conv2d_transpose_dilated(tmp_path, rng):
+    cls = _layer_class("Conv2DTranspose")
+    model = Sequential([cls(3, 3, dilation_rate=2, padding="same", input_shape=(5, 4, 2)),
+                        cls(2, (2, 3), dilation_rate=(1, 2), input_shape=(5, 4, 2))])
+    check_export(model, rng.standard_normal((2, 5, 4, 2)).astype(np.float32), tmp_path)
 
 
 @pytest.mark.parametrize("size,interpolation", [(2, "nearest"), ((2, 3), "nearest"),
@@ -439,3 +457,21 @@ def test_resizing(tmp_path, rng, height, width, interpolation):
     model = Sequential([cls(height, width, interpolation=interpolation,
                             input_shape=(6, 5, 3))])
     check_export(model, rng.standard_normal((2, 6, 5, 3)).astype(np.float32), tmp_path)
+
+
+@pytest.mark.parametrize("opset", [13, 17, 18, 20])
+def test_opsets(tmp_path, rng, opset):
+    inp = layers.Input(shape=(5, 4, 3))
+    x = layers.Conv2D(4, 3, padding="same", activation="gelu")(inp)
+    s = layers.Softmax(axis=(1, 2))(x)
+    r = layers.LSTM(3, return_state=True)(layers.Reshape((5, 16))(x))
+    model = Model(inp, [s, layers.GlobalAveragePooling2D()(x)] + r)
+    proto = check_export(model, rng.standard_normal((2, 5, 4, 3)).astype(np.float32),
+                         tmp_path, opset=opset)
+    assert proto.opset_import[0].version == opset
+
+
+def test_old_opset_rejected(tmp_path):
+    with pytest.raises(ValueError, match="opset"):
+        export_onnx(Sequential([layers.Dense(2, input_shape=(3,))]), tmp_path / "m.onnx",
+                    opset=11)

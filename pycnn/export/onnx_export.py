@@ -6,11 +6,11 @@ import os
 import onnx
 from onnx import TensorProto, helper
 
-# Importing the converter modules registers them.
-from pycnn.export import onnx_core, onnx_recurrent, onnx_resample, onnx_spatial  # noqa: F401
-from pycnn.export import onnx_registry
+from pycnn.export import onnx_core, onnx_recurrent, onnx_registry, onnx_resample, onnx_spatial
 from pycnn.export.onnx_builder import GraphBuilder, Value, identity
 
+# Importing the converter modules registers their converters.
+CONVERTER_MODULES = (onnx_core, onnx_recurrent, onnx_resample, onnx_spatial)
 MIN_OPSET = 13  # Squeeze/Unsqueeze/Split take their axes as inputs from here on
 
 
