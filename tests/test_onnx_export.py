@@ -475,3 +475,31 @@ def test_old_opset_rejected(tmp_path):
     with pytest.raises(ValueError, match="opset"):
         export_onnx(Sequential([layers.Dense(2, input_shape=(3,))]), tmp_path / "m.onnx",
                     opset=11)
+
+
+def test_shared_weights_stored_once(tmp_path, rng):
+    dense = layers.Dense(8)
+    a, b = layers.Input(shape=(4,)), layers.Input(shape=(4,))
+    model = Model([a, b], layers.Add()([dense(a), dense(b)]))
+    x = [rng.standard_normal((2, 4)).astype(np.float32) for _ in range(2)]
+    proto = check_export(model, x, tmp_path)
+    assert len(proto.graph.initializer) == 2  # one kernel, one bias
+
+
+def test_recurrent_with_unknown_length(tmp_path, rng):
+    model = Sequential([layers.LSTM(4, return_sequences=True, input_shape=(None, 3)),
+                        layers.GRU(3, go_backwards=True)])
+    path = tmp_path / "m.onnx"
+    export_onnx(model, path)
+    for steps in (2, 7):
+        x = rng.standard_normal((3, steps, 3)).astype(np.float32)
+        assert_matches(run_onnx(path, [x])[0], model.predict(x, verbose=0))
+
+
+def test_graph_names_are_keras_names(tmp_path, rng):
+    inp = layers.Input(shape=(3,), name="features")
+    out = layers.Dense(2, name="scores")(layers.Dense(4, name="hidden")(inp))
+    proto = check_export(Model(inp, out), rng.standard_normal((2, 3)).astype(np.float32),
+                         tmp_path)
+    assert [o.name for o in proto.graph.output] == ["scores"]
+    assert "Identity" not in op_types(proto)

@@ -5,6 +5,7 @@
 
 #include "bindings/common.hpp"
 #include "pool/pool.hpp"
+#include "pool/resize.hpp"
 
 namespace pycnn {
 
@@ -129,6 +130,43 @@ FArray avg_pool2d_backward(const FArray& dy, Shape4 x_shape, Pair pool, Pair str
   return dx;
 }
 
+// One separable-resize pass along `axis` of x, with CSR tap tables
+// (offsets[out_len + 1], index[nnz], weights[nnz]) checked before any use.
+FArray resample_axis(const FArray& x, int axis, int64_t out_len, const IArray& offsets,
+                     const IArray& index, const FArray& weights) {
+  const std::string op = "resample_axis";
+  if (axis < 0 || axis >= x.ndim())
+    fail(op, "axis " + std::to_string(axis) + " out of range for x " + shape_str(x));
+  if (out_len < 0) fail(op, "negative output length");
+  check_ndim(op, "offsets", offsets, 1);
+  check_ndim(op, "index", index, 1);
+  check_ndim(op, "weights", weights, 1);
+  check_dim(op, "offsets", offsets, 0, out_len + 1);
+  check_same_shape(op, "index", index, "weights", weights);
+  const int64_t in_len = x.shape(axis), nnz = index.shape(0);
+  const int64_t* po = offsets.data();
+  const int64_t* pi = index.data();
+  if (po[0] != 0 || po[out_len] != nnz) fail(op, "offsets must run from 0 to len(index)");
+  for (int64_t j = 0; j < out_len; ++j)
+    if (po[j + 1] < po[j]) fail(op, "offsets must be non-decreasing");
+  for (int64_t t = 0; t < nnz; ++t)
+    if (pi[t] < 0 || pi[t] >= in_len) fail(op, "index out of range for x " + shape_str(x));
+  int64_t outer = 1, inner = 1;
+  std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
+  for (int d = 0; d < axis; ++d) outer *= shape[d];
+  for (int d = axis + 1; d < x.ndim(); ++d) inner *= shape[d];
+  shape[axis] = out_len;
+  FArray y = new_array(shape);
+  const float* px = x.data();
+  const float* pw = weights.data();
+  float* py_ = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    PYCNN_DISPATCH(resample_axis, px, outer, in_len, out_len, inner, po, pi, pw, py_);
+  }
+  return y;
+}
+
 }  // namespace
 
 void bind_pool(py::module_& m) {
@@ -142,6 +180,10 @@ void bind_pool(py::module_& m) {
         "Window mean over in-bounds values only (TensorFlow 'same').");
   m.def("avg_pool2d_backward", &avg_pool2d_backward, py::arg("dy"), py::arg("x_shape"),
         py::arg("pool"), py::arg("strides"), py::arg("pads"), "Adjoint of avg_pool2d_forward.");
+  m.def("resample_axis", &resample_axis, py::arg("x"), py::arg("axis"), py::arg("out_len"),
+        py::arg("offsets"), py::arg("index"), py::arg("weights"),
+        "One separable-resize pass: y[..., j, ...] = sum_t weights[t] * x[..., index[t], ...] "
+        "for t in [offsets[j], offsets[j + 1]).");
 }
 
 }  // namespace pycnn

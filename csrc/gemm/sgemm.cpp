@@ -41,9 +41,10 @@ using namespace gemm_detail;
 constexpr int kSlotPackedB = 6;
 constexpr int kSlotPackedA = 7;
 
-// With this few rows each B element is used by at most two row panels, so
-// packing B would cost about as much as the multiply: read it in place.
-constexpr int64_t kMaxRowsForInPlaceB = 10 * kMR;
+// A packed B element feeds 2m flops (~m/16 micro-kernel cycles) and costs a
+// cycle or two to pack: a big share when m is small. Up to this m, reading
+// full B panels in place (strided, from L2 rather than L1) measured faster.
+constexpr int64_t kMaxRowsForInPlaceB = 256;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 

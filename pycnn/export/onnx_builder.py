@@ -8,6 +8,7 @@ for channels-first, Dense/Flatten/Reshape for Keras's layout, elementwise
 layers take whatever comes; each conversion is one Transpose, made once per
 value and layout, so a conv stack transposes only at its ends.
 """
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,20 +63,19 @@ class GraphBuilder:
         return self.fresh(name)
 
     def const(self, array, hint="const"):
-        """An initializer; small constants are shared."""
-        array = np.asarray(array)
+        """An initializer. Equal constants are stored once (shared layers and
+        sub-models called twice keep one copy of their weights)."""
+        array = np.ascontiguousarray(array)
         if array.dtype == np.float64:
             array = array.astype(np.float32)
-        key = None
-        if array.size <= 16:
-            key = (array.dtype.str, array.shape, array.tobytes())
-            if key in self._consts:
-                return self._consts[key]
-        name = self.fresh(hint)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
-        if key is not None:
+        data = array.tobytes()
+        key = (array.dtype.str, array.shape,
+               data if len(data) <= 64 else hashlib.sha256(data).digest())
+        if key not in self._consts:
+            name = self.fresh(hint)
+            self.initializers.append(numpy_helper.from_array(array, name))
             self._consts[key] = name
-        return name
+        return self._consts[key]
 
     def ints(self, values, hint="ints"):
         return self.const(np.asarray(values, np.int64), hint)

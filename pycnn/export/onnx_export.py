@@ -96,10 +96,11 @@ def build_onnx_model(model, opset=17, batch_size=None):
         name = b.reserve(t.name or f"input_{i}")
         graph_inputs.append(helper.make_tensor_value_info(name, dtype, _dims(t.shape, batch)))
         values.append(Value(name, t.shape, identity(len(t.shape)), dtype))
+    # Output names are claimed first so that they stay the Keras names.
+    out_names = [b.reserve(t.name or f"output_{i}") for i, t in enumerate(model.outputs)]
     outs = emit_model(b, model, values)
     graph_outputs = []
-    for t, v in zip(model.outputs, outs):
-        name = b.reserve(t.name or "output")
+    for t, v, name in zip(model.outputs, outs, out_names):
         b.nodes.append(helper.make_node("Identity", [b.keras(v)], [name],
                                         name=b.fresh(f"{name}_Identity")))
         batch = batch_size if batch_size is not None else (t.shape[0] or "batch")

@@ -144,3 +144,38 @@ def global_avg_pool1d_forward(x):
 def global_avg_pool1d_backward(dy, x_shape):
     dy = np.asarray(dy, np.float64) / x_shape[1]
     return np.broadcast_to(dy[:, None], x_shape).astype(np.float32)
+
+
+# ----- resizing: dense per-axis matrices, float64 -------------------------------
+def _resize_matrix(in_size, out_size, method, antialias):
+    """(out, in) matrix of one axis, straight from jax.image.resize's rules."""
+    from pycnn.ops.pool import resize_kernel
+    if in_size == out_size:
+        return np.eye(in_size)
+    m = np.zeros((out_size, in_size))
+    j = np.arange(out_size)
+    if method == "nearest":  # float32 positions, as JAX computes them
+        pos = (j.astype(np.float32) + np.float32(0.5)) * np.float32(in_size) / \
+            np.float32(out_size)
+        m[j, np.minimum(np.floor(pos).astype(int), in_size - 1)] = 1.0
+        return m
+    inv_scale = in_size / out_size
+    kernel_scale = max(inv_scale, 1.0) if antialias else 1.0
+    sample = (j + 0.5) * inv_scale - 0.5
+    dist = np.abs(sample[:, None] - np.arange(in_size)[None, :]) / kernel_scale
+    m = np.asarray(resize_kernel(method, dist), np.float64)
+    return m / m.sum(axis=1, keepdims=True)
+
+
+def resize2d_forward(x, size, interpolation="bilinear", antialias=False):
+    x = np.asarray(x, np.float64)
+    my = _resize_matrix(x.shape[1], int(size[0]), interpolation, antialias)
+    mx = _resize_matrix(x.shape[2], int(size[1]), interpolation, antialias)
+    return np.einsum("ah,bw,nhwc->nabc", my, mx, x).astype(np.float32)
+
+
+def resize2d_backward(dy, x_shape, interpolation="bilinear", antialias=False):
+    dy = np.asarray(dy, np.float64)
+    my = _resize_matrix(x_shape[1], dy.shape[1], interpolation, antialias)
+    mx = _resize_matrix(x_shape[2], dy.shape[2], interpolation, antialias)
+    return np.einsum("ah,bw,nabc->nhwc", my, mx, dy).astype(np.float32)

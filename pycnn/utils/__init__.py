@@ -36,3 +36,4 @@ def normalize(x, axis=-1, order=2):
     norm = np.linalg.norm(x, ord=order, axis=axis, keepdims=True)
     return x / np.maximum(norm, 1e-12)
 from pycnn.utils.image_dataset import image_dataset_from_directory  # noqa: E402,F401
+from pycnn.utils.plotting import plot_history  # noqa: E402,F401
