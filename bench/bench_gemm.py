@@ -81,14 +81,14 @@ def main():
 
     cols = [f"{isa} {t}T" for isa in isas for t in thread_counts]
     cols += [f"numpy {t}T" for t in thread_counts] + [f"2T/1T {isa}" for isa in isas]
-    print(f"{'shape (m x n x k)':<34}" + "".join(f"{c:>13}" for c in cols) + "   GFLOP/s")
+    print(f"{'GFLOP/s  m x n x k':<40}" + "".join(f"{c:>15}" for c in cols))
     for s, (m, n, k, what) in enumerate(SHAPES):
         row = [ours[isa, t][s] for isa in isas for t in thread_counts]
         row += [numpy[t][s] for t in thread_counts]
         row += [ours[isa, 2][s] / ours[isa, 1][s] for isa in isas]
         label = f"{m}x{n}x{k} {what}"
-        print(f"{label:<34}" + "".join(f"{v:>13.1f}" if i < len(row) - len(isas) else
-                                       f"{v:>12.2f}x" for i, v in enumerate(row)))
+        print(f"{label:<40}" + "".join(f"{v:>15.1f}" if i < len(row) - len(isas) else
+                                       f"{v:>14.2f}x" for i, v in enumerate(row)))
 
 
 if __name__ == "__main__":

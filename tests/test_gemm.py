@@ -16,7 +16,7 @@ SHAPES = [
     (1, 1, 1), (37, 29, 53), (14, 32, 256), (13, 31, 255), (15, 33, 257),
     (6, 16, 7), (7, 17, 5), (5, 9, 3), (1, 300, 17), (300, 1, 17),
     (1000, 3, 20), (2, 1000, 3), (50, 70, 1), (20, 30, 1500), (130, 97, 700),
-    (3, 4200, 5),
+    (3, 4200, 5), (270, 70, 300),
 ]
 TRANSPOSES = [(False, False), (True, False), (False, True), (True, True)]
 ACT_CODES = range(10)
@@ -52,7 +52,7 @@ def test_gemm_naive_matches_numpy(isa, rng, m, n, k, trans_a, trans_b):
 
 
 @pytest.mark.parametrize("act", ACT_CODES)
-@pytest.mark.parametrize("m,n,k", [(37, 29, 53), (28, 64, 300), (5, 3, 1)])
+@pytest.mark.parametrize("m,n,k", [(37, 29, 53), (28, 64, 300), (5, 3, 1), (1, 70, 20)])
 def test_gemm_fused_bias_and_activation(isa, rng, act, m, n, k):
     a, b = _operands(rng, m, n, k, False, True)
     a *= 0.3  # keep outputs in the range where activations are not saturated
@@ -91,7 +91,7 @@ def test_gemm_relu_of_nan_and_signed_zero_match_scalar_rule(isa):
 
 
 @pytest.mark.parametrize("m,n,k", [(300, 200, 700), (33, 500, 300), (1000, 40, 100),
-                                   (14, 4200, 40), (2, 2, 200000)])
+                                   (14, 4200, 40), (2, 2, 200000), (1, 5000, 300)])
 @pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, True)])
 def test_gemm_bit_identical_for_one_and_two_threads(isa, rng, m, n, k, trans_a, trans_b):
     a, b = _operands(rng, m, n, k, trans_a, trans_b)

@@ -71,3 +71,37 @@ def test_residual_block_with_add_regression():
     model.compile(optimizer=pycnn.optimizers.Adam(0.01), loss="mse")
     history = model.fit(x, y, epochs=60, batch_size=64, verbose=0)
     assert history.history["loss"][-1] < 0.01, history.history["loss"][-1]
+
+
+def test_small_unet_segments_squares():
+    pycnn.utils.set_random_seed(4)
+    rng = np.random.default_rng(4)
+    n, size = 160, 16
+    x = rng.normal(0, 0.3, (n, size, size, 1)).astype(np.float32)
+    y = np.zeros((n, size, size, 1), np.float32)
+    corners = rng.integers(1, size - 7, (n, 2))
+    sides = rng.integers(3, 7, n)
+    rows = np.arange(size)[None, :, None]
+    cols = np.arange(size)[None, None, :]
+    inside = ((rows >= corners[:, 0, None, None]) & (rows < (corners[:, 0] + sides)[:, None, None])
+              & (cols >= corners[:, 1, None, None]) & (cols < (corners[:, 1] + sides)[:, None, None]))
+    y[inside] = 1.0
+    x[inside] += 1.0
+
+    inp = Input(shape=(size, size, 1))
+    c1 = layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    p1 = layers.MaxPooling2D()(c1)
+    c2 = layers.Conv2D(16, 3, padding="same", activation="relu")(p1)
+    p2 = layers.MaxPooling2D()(c2)
+    b = layers.Conv2D(16, 3, padding="same", activation="relu")(p2)
+    u2 = layers.Conv2DTranspose(16, 2, strides=2, padding="same")(b)
+    c3 = layers.Conv2D(16, 3, padding="same", activation="relu")(layers.Concatenate()([u2, c2]))
+    u1 = layers.UpSampling2D()(c3)
+    c4 = layers.Conv2D(8, 3, padding="same", activation="relu")(layers.Concatenate()([u1, c1]))
+    out = layers.Conv2D(1, 1, activation="sigmoid")(c4)
+    model = Model(inp, out)
+    model.compile(optimizer=pycnn.optimizers.Adam(0.01), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(x[:128], y[:128], epochs=15, batch_size=16, verbose=0)
+    _, pixel_accuracy = model.evaluate(x[128:], y[128:], verbose=0)
+    assert pixel_accuracy >= 0.97, pixel_accuracy

@@ -441,8 +441,9 @@ def test_conv2d_transpose_dilated(tmp_path, rng):
     check_export(model, rng.standard_normal((2, 5, 4, 2)).astype(np.float32), tmp_path)
 
 
-@pytest.mark.parametrize("size,interpolation", [(2, "nearest"), ((2, 3), "nearest"),
-                                                (2, "bilinear"), ((3, 2), "bilinear")])
+@pytest.mark.parametrize("size,interpolation", [
+    (2, "nearest"), ((2, 3), "nearest"), (2, "bilinear"), ((3, 2), "bilinear"),
+    (2, "bicubic")])
 def test_upsampling2d(tmp_path, rng, size, interpolation):
     cls = _layer_class("UpSampling2D")
     model = Sequential([cls(size, interpolation=interpolation, input_shape=(4, 5, 3)),
@@ -450,13 +451,44 @@ def test_upsampling2d(tmp_path, rng, size, interpolation):
     check_export(model, rng.standard_normal((2, 4, 5, 3)).astype(np.float32), tmp_path)
 
 
-@pytest.mark.parametrize("height,width", [(8, 10), (3, 2), (6, 5), (7, 13)])
-@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_upsampling_unknown_size_and_1d(tmp_path, rng):
+    up2 = _layer_class("UpSampling2D")
+    up1 = _layer_class("UpSampling1D")
+    for method in ("nearest", "bilinear"):
+        model = Sequential([up2((2, 3), interpolation=method, input_shape=(None, None, 2))])
+        check_export(model, rng.standard_normal((2, 3, 4, 2)).astype(np.float32), tmp_path)
+    model = Sequential([layers.Conv1D(2, 3, input_shape=(6, 2)), up1(3)])
+    check_export(model, rng.standard_normal((2, 6, 2)).astype(np.float32), tmp_path)
+
+
+@pytest.mark.parametrize("height,width", [(8, 10), (3, 2), (6, 5), (7, 13), (2, 9)])
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest", "bicubic", "lanczos3",
+                                           "lanczos5"])
 def test_resizing(tmp_path, rng, height, width, interpolation):
     cls = _layer_class("Resizing")
     model = Sequential([cls(height, width, interpolation=interpolation,
                             input_shape=(6, 5, 3))])
     check_export(model, rng.standard_normal((2, 6, 5, 3)).astype(np.float32), tmp_path)
+
+
+@pytest.mark.parametrize("opts", [dict(crop_to_aspect_ratio=True),
+                                  dict(pad_to_aspect_ratio=True, fill_value=0.5),
+                                  dict(antialias=True),
+                                  dict(antialias=True, interpolation="bicubic"),
+                                  dict(antialias=True, interpolation="lanczos3",
+                                       crop_to_aspect_ratio=True)])
+@pytest.mark.parametrize("height,width", [(4, 8), (9, 3)])
+def test_resizing_options(tmp_path, rng, opts, height, width):
+    cls = _layer_class("Resizing")
+    model = Sequential([cls(height, width, input_shape=(10, 7, 2), **opts)])
+    check_export(model, rng.standard_normal((2, 10, 7, 2)).astype(np.float32), tmp_path)
+
+
+def test_resizing_needs_known_size_for_tables(tmp_path):
+    cls = _layer_class("Resizing")
+    model = Sequential([cls(4, 4, interpolation="bicubic", input_shape=(None, None, 1))])
+    with pytest.raises(NotImplementedError, match="bicubic"):
+        export_onnx(model, tmp_path / "m.onnx")
 
 
 @pytest.mark.parametrize("opset", [13, 17, 18, 20])

@@ -22,6 +22,7 @@
 #include "core/workspace.hpp"
 #include "gemm/epilogue_scalar.hpp"
 #include "gemm/gemm.hpp"
+#include "gemm/gemv.hpp"
 #include "gemm/microkernel.hpp"
 #include "gemm/pack.hpp"
 
@@ -196,6 +197,27 @@ Region region_of_thread(const Problem& pr, int thread, int team) {
   return rg;
 }
 
+// m == 1, row-major B: see gemv.hpp.
+void multiply_single_row(const Problem& pr, int threads) {
+  const int64_t chunks = ceil_div(pr.n, kGemvChunk);
+  const int64_t a_step = pr.trans_a ? pr.lda : 1;
+  std::atomic<bool> out_of_memory{false};
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    float* acc = nullptr;
+    try {
+      acc = workspace_floats(kGemvChunk, kSlotPackedA);
+    } catch (const std::bad_alloc&) {
+      out_of_memory = true;
+      continue;
+    }
+    const int64_t j0 = chunk * kGemvChunk;
+    gemv_columns(pr.k, pr.alpha, pr.a, a_step, pr.b, pr.ldb, pr.beta, pr.c, pr.ep, j0,
+                 std::min(pr.n, j0 + kGemvChunk), acc);
+  }
+  if (out_of_memory) throw std::bad_alloc();
+}
+
 }  // namespace
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
@@ -209,6 +231,10 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
   }
   int threads = num_threads > 0 ? num_threads : threads_for_work(2.0 * m * n * k);
   if (in_parallel_region()) threads = 1;
+  if (m == 1 && !trans_b) {
+    multiply_single_row(pr, threads);
+    return;
+  }
   const int64_t kc_max = std::min(k, kKC);  // equal slices never exceed kKC
   const size_t b_floats = static_cast<size_t>(kc_max * std::min(kNC, ceil_div(n, kNR) * kNR));
   const size_t a_floats = static_cast<size_t>(kc_max * ceil_div(std::min(kMC, m), kMR) * kMR);

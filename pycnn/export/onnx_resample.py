@@ -6,6 +6,7 @@ from pycnn.export import onnx_activations as acts
 from pycnn.export.onnx_builder import channels_first
 from pycnn.export.onnx_registry import converts
 from pycnn.ops import conv as conv_ops
+from pycnn.ops import pool as pool_ops
 
 
 @converts("Conv2DTranspose")
@@ -35,60 +36,103 @@ def conv_transpose(b, layer, inputs):
     return [(y, channels_first(v.rank))]
 
 
-# Keras interpolation -> ONNX Resize attributes (half-pixel centres, as
-# TensorFlow's resize; nearest rounds half up).
+# nearest and bilinear map onto ONNX Resize exactly (half-pixel centres;
+# nearest takes floor((i + 0.5) * in / out)). The other methods and
+# antialiasing use pycnn's own interpolation tables as two MatMuls, so the
+# weights are pycnn's to the bit and no runtime's Resize limits apply.
 _RESIZE_MODES = {
     "nearest": dict(mode="nearest", coordinate_transformation_mode="half_pixel",
                     nearest_mode="round_prefer_ceil"),
     "bilinear": dict(mode="linear", coordinate_transformation_mode="half_pixel"),
-    "bicubic": dict(mode="cubic", coordinate_transformation_mode="half_pixel",
-                    cubic_coeff_a=-0.5),
 }
 
 
-def _resize_attrs(layer, interpolation):
-    if interpolation not in _RESIZE_MODES:
+def _table_matrix(in_size, out_size, method, antialias):
+    """(out, in) interpolation matrix from pycnn's sparse resize tables."""
+    offsets, index, weights = pool_ops.resize_tables(in_size, out_size, method, antialias)
+    matrix = np.zeros((out_size, in_size), np.float32)
+    rows = np.repeat(np.arange(out_size), np.diff(offsets))
+    np.add.at(matrix, (rows, index), weights)
+    return matrix
+
+
+def _resize_to(b, layer, x, in_hw, out_hw, method, antialias=False):
+    """Resize the (N, C, H, W) tensor ``x`` to ``out_hw``."""
+    if method in _RESIZE_MODES and not antialias:
+        # Sizes from the tensor: the batch may be dynamic.
+        shape = b.op("Shape", [x], f"{layer.name}_shape")
+        nc = b.op("Slice", [shape, b.ints([0]), b.ints([2])], f"{layer.name}_nc")
+        sizes = b.op("Concat", [nc, b.ints(list(out_hw))], f"{layer.name}_sizes", axis=0)
+        return b.op("Resize", [x, "", "", sizes], layer.name, **_RESIZE_MODES[method])
+    if in_hw[0] is None or in_hw[1] is None:
         raise NotImplementedError(
-            f"ONNX export: layer '{layer.name}' ({type(layer).__name__}) uses "
-            f"interpolation={interpolation!r}, which has no ONNX Resize form here")
-    return dict(_RESIZE_MODES[interpolation])
-
-
-def _resize_to(b, layer, v, height, width, attrs):
-    """Resize the (N, C, H, W) form of ``v`` to height x width; the batch and
-    channel sizes come from the tensor (the batch may be dynamic)."""
-    x = b.channels_first(v)
-    shape = b.op("Shape", [x], f"{layer.name}_shape")
-    nc = b.op("Slice", [shape, b.ints([0]), b.ints([2])], f"{layer.name}_nc")
-    sizes = b.op("Concat", [nc, b.ints([height, width])], f"{layer.name}_sizes", axis=0)
-    y = b.op("Resize", [x, "", "", sizes], layer.name, **attrs)
-    return [(y, channels_first(4))]
+            f"ONNX export: layer '{layer.name}' ({type(layer).__name__}) resizes with "
+            f"interpolation={method!r}{' and antialias' if antialias else ''}, which "
+            "needs a known input height and width")
+    (h, w), (oh, ow) = in_hw, out_hw
+    if h != oh:  # rows: A (oh, h) @ x (..., h, w)
+        x = b.op("MatMul", [b.const(_table_matrix(h, oh, method, antialias),
+                                    f"{layer.name}_rows"), x], f"{layer.name}_rows")
+    if w != ow:  # columns: x (..., oh, w) @ B (w, ow)
+        x = b.op("MatMul", [x, b.const(_table_matrix(w, ow, method, antialias).T,
+                                       f"{layer.name}_cols")], f"{layer.name}_cols")
+    if h == oh and w == ow:
+        x = b.op("Identity", [x], layer.name)
+    return x
 
 
 @converts("UpSampling2D")
 def upsampling2d(b, layer, inputs):
     v = inputs[0]
     sh, sw = layer.size
-    interpolation = getattr(layer, "interpolation", "nearest")
-    if interpolation == "nearest":  # integer repeat: exact with any rounding
+    x = b.channels_first(v)
+    h, w = v.shape[1:3]
+    method = layer.interpolation
+    if method == "nearest" or (method in _RESIZE_MODES and (h is None or w is None)):
+        # Integer scale factors work for any input size (nearest: a plain repeat).
         attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric",
-                     nearest_mode="floor")
-    else:
-        attrs = _resize_attrs(layer, interpolation)
-    if v.shape[1] is None or v.shape[2] is None:
+                     nearest_mode="floor") if method == "nearest" else _RESIZE_MODES[method]
         scales = b.const(np.array([1, 1, sh, sw], np.float32), f"{layer.name}_scales")
-        y = b.op("Resize", [b.channels_first(v), "", scales], layer.name, **attrs)
-        return [(y, channels_first(4))]
-    return _resize_to(b, layer, v, v.shape[1] * sh, v.shape[2] * sw, attrs)
+        y = b.op("Resize", [x, "", scales], layer.name, **attrs)
+    else:
+        y = _resize_to(b, layer, x, (h, w), (None if h is None else h * sh,
+                                             None if w is None else w * sw),
+                       method)
+    return [(y, channels_first(4))]
+
+
+@converts("UpSampling1D")
+def upsampling1d(b, layer, inputs):
+    v = inputs[0]
+    y = b.op("Resize", [b.keras(v), "", b.const(np.array([1, layer.size, 1], np.float32))],
+             layer.name, mode="nearest", coordinate_transformation_mode="asymmetric",
+             nearest_mode="floor")
+    return [(y, (0, 1, 2))]
 
 
 @converts("Resizing")
 def resizing(b, layer, inputs):
     v = inputs[0]
-    if getattr(layer, "crop_to_aspect_ratio", False) or \
-            getattr(layer, "pad_to_aspect_ratio", False):
+    if v.rank != 4:
         raise NotImplementedError(
-            f"ONNX export: layer '{layer.name}' (Resizing) with crop_to_aspect_ratio or "
-            "pad_to_aspect_ratio is not supported")
-    attrs = _resize_attrs(layer, getattr(layer, "interpolation", "bilinear"))
-    return _resize_to(b, layer, v, layer.height, layer.width, attrs)
+            f"ONNX export: layer '{layer.name}' (Resizing) on unbatched images")
+    x = b.channels_first(v)
+    h, w = v.shape[1:3]
+    if layer.crop_to_aspect_ratio or layer.pad_to_aspect_ratio:
+        if h is None or w is None:
+            raise NotImplementedError(
+                f"ONNX export: layer '{layer.name}' (Resizing) crops or pads to the aspect "
+                "ratio, which needs a known input height and width")
+        top, left, bh, bw = layer._window(h, w)  # the layer's own box, so they agree
+        if layer.crop_to_aspect_ratio:
+            x = b.op("Slice", [x, b.ints([top, left]), b.ints([top + bh, left + bw]),
+                               b.ints([2, 3])], f"{layer.name}_crop")
+            h, w = bh, bw
+        elif top or left:
+            pads = b.ints([0, 0, top, left, 0, 0, top, left])
+            x = b.op("Pad", [x, pads, b.const(np.float32(layer.fill_value))],
+                     f"{layer.name}_pad")
+            h, w = h + 2 * top, w + 2 * left
+    y = _resize_to(b, layer, x, (h, w), (layer.height, layer.width), layer.interpolation,
+                   layer.antialias)
+    return [(y, channels_first(4))]

@@ -1,5 +1,5 @@
-"""Conv1D and Conv2D (channels-last), on the im2col + GEMM kernels of
-pycnn.ops.conv, with bias and activation fused in the GEMM epilogue.
+"""Conv1D, Conv2D and Conv2DTranspose (channels-last), on the im2col + GEMM
+kernels of pycnn.ops.conv, with bias and activation fused in the epilogue.
 
 Also the Keras argument rules shared with the pooling layers
 (``standardize_tuple``, ``standardize_padding``, ``standardize_data_format``).

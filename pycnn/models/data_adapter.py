@@ -69,9 +69,16 @@ def _checked_array(a, what, role, float32=True):
     return np.ascontiguousarray(arr) if float32 else arr
 
 
-def _as_target_arrays(y, what):
+def _as_target_arrays(y, what, model=None):
     if y is None:
         return None
+    if isinstance(y, dict):
+        names = [t._keras_history[0].name for t in getattr(model, "outputs", None) or []]
+        missing = [n for n in names if n not in y]
+        if missing or set(y) - set(names):
+            raise ValueError(f"{what}: `y` keys {sorted(y)} do not match the model's "
+                             f"output names {names}")
+        y = [y[n] for n in names]
     if isinstance(y, (list, tuple)) and len(y) and is_array_like(y[0]) and \
             not isinstance(y[0], (int, float)):
         return [_checked_array(a, what, "y", float32=False) for a in y]
@@ -94,7 +101,7 @@ class ArrayAdapter:
     def __init__(self, x, y, sample_weight, batch_size, steps, shuffle, class_weight,
                  model, require_y, what):
         self.xs = _as_input_arrays(x, model, what)
-        self.ys = _as_target_arrays(y, what)
+        self.ys = _as_target_arrays(y, what, model)
         if require_y and self.ys is None:
             raise ValueError(f"{what}: targets `y` are required")
         sizes = {len(a) for a in self.xs}
@@ -162,7 +169,7 @@ def _unpack_batch(batch):
 def _clean_batch(batch, model, what, require_y):
     x, y, sw = _unpack_batch(batch)
     xs = _as_input_arrays(x, model, what)
-    ys = _as_target_arrays(y, what)
+    ys = _as_target_arrays(y, what, model)
     if require_y and ys is None:
         raise ValueError(f"{what}: the data yields batches without targets")
     return (xs if len(xs) > 1 else xs[0],

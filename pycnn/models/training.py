@@ -24,7 +24,9 @@ class Trainer:
         self._loss_fns = None
         self._metric_specs = None
         self._compile_metrics = None
+        self._metric_slots = []
         self._loss_tracker = None
+        self._output_loss_trackers = []
 
     # ----- compile -----------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
@@ -47,8 +49,16 @@ class Trainer:
         self._metric_specs = metrics
         self._compile_metrics = None
         self._loss_tracker = metrics_mod.Mean(name="loss")
+        # Keras 3 tracks each output's (unweighted) loss as "<output>_loss".
+        names = self._output_names()
+        self._output_loss_trackers = [metrics_mod.Mean(name=f"{n}_loss") for n in names] \
+            if len(names) > 1 else []
         self.compiled = True
         self.stop_training = False
+
+    def _output_names(self):
+        outputs = getattr(self, "outputs", None) or []
+        return [t._keras_history[0].name for t in outputs]
 
     def _resolve_losses(self, loss, losses_mod):
         n_out = len(self.outputs) if getattr(self, "outputs", None) else 1
@@ -68,6 +78,7 @@ class Trainer:
         out = []
         if self._loss_tracker is not None:
             out.append(self._loss_tracker)
+        out.extend(getattr(self, "_output_loss_trackers", []))
         if self._compile_metrics:
             out.extend(self._compile_metrics)
         return out
@@ -78,27 +89,53 @@ class Trainer:
         names = ["loss"] if self._loss_tracker is not None else []
         if self._compile_metrics:
             names.append("compile_metrics")
+        names.extend(m.name for m in getattr(self, "_output_loss_trackers", []))
         return names
 
     def reset_metrics(self):
         for m in self.metrics:
             m.reset_state()
 
-    def _build_metrics(self, y_true, y_pred):
+    def _metric_specs_per_output(self):
+        """The compiled metrics as one list per output (Keras's accepted forms:
+        a list for one output, a list of lists or a dict by output name)."""
+        specs, names = self._metric_specs, self._output_names() or ["output"]
+        if not specs:
+            return [[] for _ in names]
+        if isinstance(specs, dict):
+            unknown = set(specs) - set(names)
+            if unknown:
+                raise ValueError(f"Model '{self.name}': `metrics` names unknown outputs "
+                                 f"{sorted(unknown)}; outputs are {names}")
+            per = [specs.get(n, []) for n in names]
+        elif len(names) == 1:
+            per = [specs]
+        elif all(isinstance(s, (list, tuple)) or s is None for s in specs) and \
+                len(specs) == len(names):
+            per = specs
+        elif len(specs) == len(names):
+            per = [[s] for s in specs]
+        else:
+            raise ValueError(
+                f"Model '{self.name}' has {len(names)} outputs: pass `metrics` as a list "
+                f"of {len(names)} lists or a dict keyed by output name, got {specs!r}")
+        return [[] if p is None else (list(p) if isinstance(p, (list, tuple)) else [p])
+                for p in per]
+
+    def _build_metrics(self, ys, preds):
         from pycnn import metrics as metrics_mod
-        specs = self._metric_specs
         if self._compile_metrics is not None:
             return
-        if not specs:
-            self._compile_metrics = []
-            return
-        if isinstance(specs, dict):
-            specs = [m for v in specs.values() for m in (v if isinstance(v, (list, tuple))
-                                                         else [v])]
-        loss = self._loss_fns[0] if self._loss_fns else None
-        self._compile_metrics = [
-            metrics_mod.resolve_compile_metric(s, loss, y_true, y_pred)
-            for s in specs if s is not None]
+        names = self._output_names()
+        self._metric_slots = []   # (output index, metric)
+        for i, specs in enumerate(self._metric_specs_per_output()):
+            loss = self._loss_fns[i] if self._loss_fns else None
+            for spec in specs:
+                m = metrics_mod.resolve_compile_metric(spec, loss, ys[i], preds[i])
+                if len(names) > 1:
+                    m.name = f"{names[i]}_{m.name}"
+                self._metric_slots.append((i, m))
+        self._compile_metrics = [m for _, m in self._metric_slots]
 
     def _require_compiled(self, what):
         if not self.compiled or self._loss_fns is None:
@@ -118,23 +155,29 @@ class Trainer:
         if isinstance(weights, dict):
             names = [t._keras_history[0].name for t in self.outputs]
             weights = [weights.get(n, 1.0) for n in names]
-        total, grads = 0.0, []
+        total, grads, per_output = 0.0, [], []
         for i, (fn, yt, yp) in enumerate(zip(self._loss_fns, ys, preds)):
             if fn is None:
                 grads.append(np.zeros_like(yp))
+                per_output.append(0.0)
                 continue
             w = 1.0 if weights is None else float(weights[i])
             value, g = fn.value_and_grad(yt, yp, sample_weight)
             total += w * float(value)
+            per_output.append(float(value))
             grads.append(g if w == 1.0 else g * np.float32(w))
+        self._last_output_losses = per_output
         return total, (grads if isinstance(y_pred, list) else grads[0])
 
-    def _update_metrics(self, y, y_pred, sample_weight):
-        y0 = y[0] if isinstance(y, list) else y
-        p0 = y_pred[0] if isinstance(y_pred, list) else y_pred
-        self._build_metrics(y0, p0)
-        for m in self._compile_metrics:
-            m.update_state(y0, p0, sample_weight=sample_weight)
+    def _update_metrics(self, y, y_pred, sample_weight, batch_size):
+        self._loss_tracker.update_state(self._last_loss, sample_weight=batch_size)
+        for tracker, value in zip(self._output_loss_trackers, self._last_output_losses):
+            tracker.update_state(value, sample_weight=batch_size)
+        ys = y if isinstance(y, list) else [y]
+        preds = y_pred if isinstance(y_pred, list) else [y_pred]
+        self._build_metrics(ys, preds)
+        for i, m in self._metric_slots:
+            m.update_state(ys[i], preds[i], sample_weight=sample_weight)
 
     def _logs(self):
         return {m.name: float(m.result()) for m in self.metrics}
@@ -153,16 +196,14 @@ class Trainer:
             warnings.warn(
                 f"Model '{self.name}': non-finite loss or gradients; this step's update "
                 "was skipped, the weights keep their last finite values.", RuntimeWarning)
-        n = data_adapter.batch_len(x)
-        self._loss_tracker.update_state(loss, sample_weight=n)
-        self._update_metrics(y, y_pred, sample_weight)
+        self._last_loss = loss
+        self._update_metrics(y, y_pred, sample_weight, data_adapter.batch_len(x))
         return self._logs()
 
     def _test_step(self, x, y, sample_weight=None):
         y_pred, _ = self.forward(x, training=False)
-        loss, _ = self._loss_and_grad(y, y_pred, sample_weight)
-        self._loss_tracker.update_state(loss, sample_weight=data_adapter.batch_len(x))
-        self._update_metrics(y, y_pred, sample_weight)
+        self._last_loss, _ = self._loss_and_grad(y, y_pred, sample_weight)
+        self._update_metrics(y, y_pred, sample_weight, data_adapter.batch_len(x))
         return self._logs()
 
     # ----- public loops --------------------------------------------------------
@@ -254,7 +295,14 @@ class Trainer:
     def _format_result(self, logs, return_dict):
         if return_dict:
             return dict(logs)
-        values = [logs[m.name] for m in self.metrics if m.name in logs]
+        # Keras's _flatten_metrics_in_order: the loss, the compiled metrics in
+        # order (single output), the per-output losses, then the rest by name.
+        order = ["loss"]
+        if len(self._output_names()) <= 1:
+            order += [m.name for m in self._compile_metrics or []]
+        order += [m.name for m in self._output_loss_trackers]
+        values = [logs[name] for name in order if name in logs]
+        values += [logs[k] for k in sorted(logs) if k not in order]
         return values[0] if len(values) == 1 else values
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
@@ -322,6 +370,14 @@ class Trainer:
     def load_weights(self, filepath, skip_mismatch=False, **kwargs):
         from pycnn import saving
         saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+    def export(self, filepath, format="onnx", **kwargs):
+        """The inference graph as an ONNX file (``format='onnx'``; needs ``onnx``)."""
+        if format != "onnx":
+            raise ValueError(f"Model.export: unsupported format {format!r}; pycnn exports "
+                             "format='onnx'")
+        from pycnn.export import export_onnx
+        return export_onnx(self, filepath, **kwargs)
 
     # ----- introspection ---------------------------------------------------------
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
