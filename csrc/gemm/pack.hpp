@@ -2,7 +2,7 @@
 //   A block (mc x kc) -> row panels of kMR rows, each kc x kMR (k outer);
 //   B block (kc x nc) -> column panels of kNR columns, each kc x kNR.
 // Transposes are absorbed here, and ragged edges are zero-padded, so the
-// micro-kernel only ever sees full tiles.
+// micro-kernel only ever sees whole kMR x kNR panels.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -51,23 +51,11 @@ static inline void pack_a_panel(bool trans_a, const float* a, int64_t lda, int64
     for (int64_t p = 0; p < kc; ++p) dst[p * kMR + r] = 0.0f;
 }
 
-// One kNR-column panel of op(B): columns [j0, j0+cols), k range [p0, p0+kc).
-static inline void pack_b_panel(bool trans_b, const float* b, int64_t ldb, int64_t j0,
-                                int64_t cols, int64_t p0, int64_t kc, float* dst) {
-  if (!trans_b) {
-    // op(B)(p, j) = b[p*ldb + j]: kNR contiguous floats per k step.
-    for (int64_t p = 0; p < kc; ++p) {
-      const float* src = b + (p0 + p) * ldb + j0;
-      float* d = dst + p * kNR;
-      if (cols == kNR) {
-        for (int j = 0; j < kNR; ++j) d[j] = src[j];
-      } else {
-        for (int64_t j = 0; j < cols; ++j) d[j] = src[j];
-        for (int64_t j = cols; j < kNR; ++j) d[j] = 0.0f;
-      }
-    }
-    return;
-  }
+// One kNR-column panel of op(B) for a transposed B (op(B)(p, j) = b[j*ldb + p]):
+// columns [j0, j0+cols), k range [p0, p0+kc). Row-major B uses
+// pack_b_block_rows below.
+static inline void pack_bt_panel(const float* b, int64_t ldb, int64_t j0, int64_t cols,
+                                 int64_t p0, int64_t kc, float* dst) {
 #if defined(__AVX512F__)
   // op(B)(p, j) = b[j*ldb + p]: transpose 16 x 16 blocks (16 columns of op(B)).
   for (int64_t jj = 0; jj < kNR; jj += 16) {

@@ -11,6 +11,15 @@
 // Tiles sit at multiples of kMR x kNR from the origin and every C element
 // is summed in the same k order whatever the split, so results do not depend
 // on the thread count. The epilogue runs on each tile after its last K slice.
+// m == 1 with a row-major B streams B row by row instead (gemv.hpp).
+
+// GCC 12 flags the _mm512_undefined_ps() inside its own intrinsics headers as
+// "(maybe) uninitialized" once they are inlined here: a known false positive.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
 #include <omp.h>
 
 #include <algorithm>
@@ -26,12 +35,6 @@
 #include "gemm/microkernel.hpp"
 #include "gemm/pack.hpp"
 
-// GCC 12 flags the _mm512_undefined_ps() inside its own intrinsics headers as
-// "maybe uninitialized" once they are inlined here: a known false positive.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
 namespace pycnn {
 namespace PYCNN_ISA_NS {
 namespace {
@@ -45,7 +48,7 @@ constexpr int kSlotPackedA = 7;
 // A packed B element feeds 2m flops (~m/16 micro-kernel cycles) and costs a
 // cycle or two to pack: a big share when m is small. Up to this m, reading
 // full B panels in place (strided, from L2 rather than L1) measured faster.
-constexpr int64_t kMaxRowsForInPlaceB = 256;
+constexpr int64_t kMaxRowsForInPlaceB = 128;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -109,15 +112,16 @@ inline void compute_tile(int64_t kc, const float* ap, const float* bp, int64_t l
   }
   alignas(64) float tile[kMR * kNR] = {};
   alignas(64) float bias[kNR] = {};
+  const size_t row_bytes = sizeof(float) * static_cast<size_t>(cols);
   if (out.beta != 0.0f)
-    for (int64_t i = 0; i < rows; ++i) std::memcpy(tile + i * kNR, c + i * ldc, sizeof(float) * cols);
+    for (int64_t i = 0; i < rows; ++i) std::memcpy(tile + i * kNR, c + i * ldc, row_bytes);
   if (out.bias) {
-    std::memcpy(bias, out.bias, sizeof(float) * cols);
+    std::memcpy(bias, out.bias, row_bytes);
     out.bias = bias;
   }
   micro_kernel_rows(r, kc, ap, bp, ldbp, tile, kNR, out);
   if (scalar_act) activate_tile(tile, kNR, rows, cols, scalar_act);
-  for (int64_t i = 0; i < rows; ++i) std::memcpy(c + i * ldc, tile + i * kNR, sizeof(float) * cols);
+  for (int64_t i = 0; i < rows; ++i) std::memcpy(c + i * ldc, tile + i * kNR, row_bytes);
 }
 
 // How a tile is stored after K slice [pc, pc + kc): beta on the first slice
@@ -151,8 +155,8 @@ void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float
       const int64_t kc = std::min(kc_blk, k - pc);
       if (pr.trans_b)
         for (int64_t jp = 0; jp < n_panels; ++jp)
-          pack_b_panel(true, pr.b, pr.ldb, jc + jp * kNR, std::min<int64_t>(kNR, nc - jp * kNR),
-                       pc, kc, packed_b + jp * kc * kNR);
+          pack_bt_panel(pr.b, pr.ldb, jc + jp * kNR, std::min<int64_t>(kNR, nc - jp * kNR), pc,
+                        kc, packed_b + jp * kc * kNR);
       else
         pack_b_block_rows(pr.b, pr.ldb, jc, nc, pc, kc, b_in_place, packed_b);
       const Epilogue* scalar_act;
