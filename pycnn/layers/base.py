@@ -58,9 +58,8 @@ class Layer:
         for bad in list(kwargs):
             raise TypeError(
                 f"{type(self).__name__}: unrecognized keyword argument '{bad}'")
-        if dtype not in (None, "float32", np.float32):
-            if not (isinstance(dtype, str) or dtype is not None):
-                raise ValueError(f"{type(self).__name__}: unsupported dtype {dtype!r}")
+        # pycnn computes in float32 whatever dtype policy is asked for.
+        del dtype
         if name is not None and not isinstance(name, str):
             raise TypeError(f"Layer name must be a string, got {name!r}")
         self.name = name or unique_name(to_snake_case(type(self).__name__))
