@@ -1,4 +1,5 @@
-"""The users' seed networks (000 and 001) in pycnn and, for comparison, in PyTorch.
+"""The users' seed networks (000 and 001) and ResNet50 in Keras form (run by pycnn
+and by TensorFlow-Keras) and in PyTorch.
 
 Each builder returns an object with ``train_step(x, y)`` and ``predict(x)`` so
 the timing loop treats every engine alike.
@@ -6,50 +7,56 @@ the timing loop treats every engine alike.
 import numpy as np
 
 
-def seed_000_pycnn():
-    from pycnn.layers import (BatchNormalization, Conv2D, Dense, Dropout, Flatten,
-                              InputLayer, MaxPool2D)
-    from pycnn.losses import BinaryCrossentropy
-    from pycnn.models import Sequential
-    from pycnn.optimizers import Adam
-    mdl = Sequential()
-    mdl.add(InputLayer(input_shape=(150, 150, 3)))
-    mdl.add(Conv2D(filters=32, kernel_size=3, activation='relu', padding='same'))
-    mdl.add(MaxPool2D())
-    mdl.add(Conv2D(filters=64, kernel_size=3, activation='relu', padding='same'))
-    mdl.add(MaxPool2D())
-    mdl.add(Flatten())
-    mdl.add(Dense(128, activation='relu'))
-    mdl.add(BatchNormalization())
-    mdl.add(Dropout(rate=0.3))
-    mdl.add(Dense(64, activation='relu'))
-    mdl.add(BatchNormalization())
-    mdl.add(Dropout(rate=0.3))
-    mdl.add(Dense(1, activation='sigmoid'))
-    mdl.compile(optimizer=Adam(0.001), loss=BinaryCrossentropy(), metrics=['accuracy'])
-    return PycnnRunner(mdl)
+def seed_000_keras(keras):
+    """Seed note 000's classifier; ``keras`` is pycnn or TensorFlow's keras."""
+    layers = keras.layers
+    mdl = keras.Sequential()
+    mdl.add(layers.InputLayer(shape=(150, 150, 3)))
+    mdl.add(layers.Conv2D(filters=32, kernel_size=3, activation='relu', padding='same'))
+    mdl.add(layers.MaxPool2D())
+    mdl.add(layers.Conv2D(filters=64, kernel_size=3, activation='relu', padding='same'))
+    mdl.add(layers.MaxPool2D())
+    mdl.add(layers.Flatten())
+    mdl.add(layers.Dense(128, activation='relu'))
+    mdl.add(layers.BatchNormalization())
+    mdl.add(layers.Dropout(rate=0.3))
+    mdl.add(layers.Dense(64, activation='relu'))
+    mdl.add(layers.BatchNormalization())
+    mdl.add(layers.Dropout(rate=0.3))
+    mdl.add(layers.Dense(1, activation='sigmoid'))
+    mdl.compile(optimizer=keras.optimizers.Adam(0.001),
+                loss=keras.losses.BinaryCrossentropy(), metrics=['accuracy'])
+    return KerasRunner(mdl)
 
 
-def seed_001_pycnn():
-    from pycnn.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D
-    from pycnn.models import Sequential
-    model = Sequential()
-    model.add(Conv2D(filters=8, kernel_size=(5, 5), padding='same', activation='relu',
-                     input_shape=(28, 28, 1)))
-    model.add(MaxPool2D(pool_size=(2, 2)))
-    model.add(Dropout(0.25))
-    model.add(Flatten())
-    model.add(Dense(10, activation="softmax"))
+def seed_001_keras(keras):
+    """Seed note 001's MNIST network; ``keras`` is pycnn or TensorFlow's keras."""
+    layers = keras.layers
+    model = keras.Sequential()
+    model.add(layers.InputLayer(shape=(28, 28, 1)))
+    model.add(layers.Conv2D(filters=8, kernel_size=(5, 5), padding='same', activation='relu'))
+    model.add(layers.MaxPool2D(pool_size=(2, 2)))
+    model.add(layers.Dropout(0.25))
+    model.add(layers.Flatten())
+    model.add(layers.Dense(10, activation="softmax"))
     model.compile(optimizer='adam', loss='sparse_categorical_crossentropy',
                   metrics=['accuracy'])
-    return PycnnRunner(model)
+    return KerasRunner(model)
 
 
-class PycnnRunner:
+def resnet50_keras(keras):
+    return KerasRunner(keras.applications.ResNet50(weights=None))
+
+
+class KerasRunner:
+    """train_on_batch / predict_on_batch: what a Keras user calls per batch."""
     layout = "nhwc"
 
     def __init__(self, model):
         self.model = model
+
+    def prepare(self, x, y=None):
+        return x, y
 
     def train_step(self, x, y):
         self.model.train_on_batch(x, y)
@@ -74,6 +81,14 @@ def seed_000_torch():
                        nn.BCELoss(), float_targets=True)
 
 
+def resnet50_torch():
+    import torch
+    from bench.resnet_torch import resnet50
+    net = resnet50()
+    return TorchRunner(net, torch.optim.SGD(net.parameters(), lr=0.01), torch.nn.CrossEntropyLoss(),
+                       float_targets=False)
+
+
 def seed_001_torch():
     import torch
     from torch import nn
@@ -85,6 +100,12 @@ def seed_001_torch():
                        nn.CrossEntropyLoss(), float_targets=False)
 
 
+def nchw(x):
+    """NHWC numpy batch -> contiguous NCHW torch tensor."""
+    import torch
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
 class TorchRunner:
     layout = "nchw"
 
@@ -94,7 +115,7 @@ class TorchRunner:
 
     def _tensors(self, x, y=None):
         import torch
-        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        xt = nchw(x)
         if y is None:
             return xt, None
         yt = torch.from_numpy(y.astype(np.float32).reshape(-1, 1) if self.float_targets

@@ -1,173 +1,201 @@
-"""Side-by-side timing of pycnn and PyTorch CPU on the users' seed networks.
+"""pycnn against its CPU peers: every workload of bench/workloads.py, at each
+thread count, for pycnn and (when installed) PyTorch, ONNX Runtime,
+TensorFlow-Keras and NumPy.
 
-    python -m bench                 # all workloads, 1 and 2 threads
-    python -m bench --quick         # fewer repeats
-    python -m bench --threads 1 --workloads seed001_train
+    python -m bench                       # everything (~10 min on 2 quiet cores)
+    python -m bench --quick               # fewer, shorter repetitions (< 2 min)
+    python -m bench --workloads gemm_1024 --threads 1 --no-memory
 
-PyTorch frees and re-maps its big buffers every step unless glibc's malloc is
-told to keep them, which on this machine changes its speed by up to 2x. To be
-fair the whole run is done twice, in child processes with and without
-GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736,
-and pycnn is compared with the faster of the two. In each child the engines
-alternate repetition by repetition, so drift in machine speed hits both alike.
+pycnn, PyTorch and ONNX Runtime are timed in one child process, alternating
+repetition by repetition. PyTorch frees and re-maps big buffers each step
+unless glibc's malloc is told to keep them, so peers are also run in a second
+child with GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=
+68719476736 and pycnn (default malloc, as users run it) is compared with the
+faster of the two. NumPy runs in its own child per thread count (OpenBLAS reads
+its settings at import), TF-Keras in its own venv's interpreter per thread
+count and malloc setting. See bench/README.md for the columns.
 """
 import argparse
+import datetime
 import json
 import os
-import statistics
+import platform
 import subprocess
 import sys
-import time
+import tempfile
 
-import numpy as np
+from bench import flops as flops_mod
+from bench import memory, peak, report
+from bench.workloads import WORKLOADS
 
-TUNED_MALLOC = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
-
-# name: (network, mode, batch)
-WORKLOADS = {
-    "seed001_train_b64": ("seed_001", "train", 64),
-    "seed000_train_b16": ("seed_000", "train", 16),
-    "seed001_infer_b1": ("seed_001", "infer", 1),
-    "seed001_infer_b256": ("seed_001", "infer", 256),
-    "seed000_infer_b1": ("seed_000", "infer", 1),
-    "seed000_infer_b32": ("seed_000", "infer", 32),
-}
-INPUT_SHAPES = {"seed_001": (28, 28, 1), "seed_000": (150, 150, 3)}
+TUNED_MALLOC = memory.TUNED_MALLOC
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IN_PROCESS = ("pycnn", "torch", "onnxruntime")
+ALL_ENGINES = IN_PROCESS + ("numpy", "tf")
+QUICK_SKIP = ("resnet50_infer_b32",)  # ~6 s a call at 1 thread, per engine
 
 
-def make_data(network, batch, rng):
-    x = rng.random((batch,) + INPUT_SHAPES[network], dtype=np.float32)
-    if network == "seed_001":
-        y = rng.integers(0, 10, batch)
-    else:
-        y = (rng.random(batch) > 0.5).astype(np.float32)
-    return x, y
+def default_tf_python():
+    p = os.environ.get("PYCNN_BENCH_TF_PYTHON", "/opt/tfenv/bin/python")
+    return p if os.path.exists(p) else None
 
 
-def build(engine, network):
-    from bench import networks
-    return getattr(networks, f"{network}_{engine}")()
-
-
-def time_call(fn, min_seconds):
-    """Seconds per call: run until min_seconds have passed (at least 3 calls)."""
-    calls, start = 0, time.perf_counter()
-    while True:
-        fn()
-        calls += 1
-        elapsed = time.perf_counter() - start
-        if calls >= 3 and elapsed >= min_seconds:
-            return elapsed / calls
-
-
-def measure_child(args):
-    """Runs inside a child process: every workload, engines alternating."""
-    import pycnn
-    engines = ["pycnn"]
-    try:
-        import torch
-        engines.append("torch")
-    except ImportError:
-        torch = None
-    results = []
-    rng = np.random.default_rng(0)
-    for threads in args.threads:
-        pycnn.set_num_threads(threads)
-        if torch is not None:
-            torch.set_num_threads(threads)
-        for name in args.workloads:
-            network, mode, batch = WORKLOADS[name]
-            x, y = make_data(network, batch, rng)
-            runners, calls = {}, {}
-            for engine in engines:
-                r = build(engine, network)
-                if engine == "torch":
-                    xt, yt = r.prepare(x, y)
-                else:
-                    xt, yt = x, y
-                fn = (lambda r=r, xt=xt, yt=yt: r.train_step(xt, yt)) if mode == "train" \
-                    else (lambda r=r, xt=xt: r.predict(xt))
-                for _ in range(3):  # warm-up: first-call allocations, packing
-                    fn()
-                runners[engine], calls[engine] = r, fn
-            samples = {e: [] for e in engines}
-            for _ in range(args.repeats):
-                for engine in engines:
-                    samples[engine].append(time_call(calls[engine], args.min_seconds))
-            for engine in engines:
-                per_call = statistics.median(samples[engine])
-                results.append({
-                    "workload": name, "engine": engine, "threads": threads,
-                    "batch": batch, "mode": mode,
-                    "ms_per_call": per_call * 1e3,
-                    "samples_per_s": batch / per_call,
-                    "spread_pct": 100 * (max(samples[engine]) - min(samples[engine]))
-                    / per_call,
-                })
-            print(f"  measured {name} at {threads} thread(s)", file=sys.stderr, flush=True)
-    return results
-
-
-def run_children(args):
-    rows = []
-    for label, extra in (("default malloc", {}), ("tuned malloc",
-                                                    {"GLIBC_TUNABLES": TUNED_MALLOC})):
-        env = dict(os.environ, **extra)
-        cmd = [sys.executable, "-m", "bench", "--child",
+def run_child(python, engines, threads, workloads, args, env):
+    """Rows, info and missing engines of one bench.child process ({} on failure:
+    a broken peer must not sink the run)."""
+    workloads = [w for w in workloads if set(WORKLOADS[w].engines) & set(engines)]
+    if not workloads:
+        return {}
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        cmd = [python, "-m", "bench.child", "--engines", *engines,
+               "--threads", *map(str, threads), "--workloads", *workloads,
                "--repeats", str(args.repeats), "--min-seconds", str(args.min_seconds),
-               "--threads", *map(str, args.threads), "--workloads", *args.workloads]
-        print(f"running with {label} ...", file=sys.stderr, flush=True)
-        out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True)
-        for row in json.loads(out.stdout):
-            row["malloc"] = "tuned" if extra else "default"
-            rows.append(row)
-    return rows
+               "--heavy-repeats", str(args.heavy_repeats), "--out", f.name]
+        env = dict(env, PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
+        proc = subprocess.run(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            print(f"child {' '.join(engines)} failed (exit {proc.returncode})", file=sys.stderr)
+            return {}
+        return json.load(open(f.name))
 
 
-def table(rows):
-    lines = ["| workload | threads | pycnn samples/s | torch samples/s (default / tuned malloc)"
-             " | pycnn / best torch |", "|---|---|---|---|---|"]
-    keys = sorted({(r["workload"], r["threads"]) for r in rows},
-                  key=lambda k: (list(WORKLOADS).index(k[0]), k[1]))
-    for workload, threads in keys:
-        sel = [r for r in rows if r["workload"] == workload and r["threads"] == threads]
-        pyc = max(r["samples_per_s"] for r in sel if r["engine"] == "pycnn")
-        torch_rows = {r["malloc"]: r["samples_per_s"] for r in sel if r["engine"] == "torch"}
-        if torch_rows:
-            best = max(torch_rows.values())
-            tcell = f"{torch_rows.get('default', float('nan')):,.0f} / " \
-                    f"{torch_rows.get('tuned', float('nan')):,.0f}"
-            ratio = f"{pyc / best:.2f}x"
-        else:
-            tcell, ratio = "not installed", "-"
-        lines.append(f"| {workload} | {threads} | {pyc:,.0f} | {tcell} | {ratio} |")
-    return "\n".join(lines)
+def collect(args):
+    """Every child run; returns (rows, info per engine, missing engines)."""
+    rows, info, missing = [], {}, set()
+
+    def merge(out):
+        rows.extend(out.get("rows", []))
+        info.update(out.get("info", {}))
+        missing.update(out.get("missing", []))
+
+    base = dict(os.environ)
+    base.pop("GLIBC_TUNABLES", None)
+    for malloc in args.malloc:
+        env = dict(base, **({"GLIBC_TUNABLES": TUNED_MALLOC} if malloc == "tuned" else {}))
+        engines = [e for e in IN_PROCESS if e in args.engines
+                   and (malloc == "default" or e != "pycnn" or args.pycnn_tuned)]
+        print(f"== pycnn/torch/onnxruntime, {malloc} malloc", file=sys.stderr, flush=True)
+        merge(run_child(sys.executable, engines, args.threads, args.workloads, args, env))
+    if "numpy" in args.engines:
+        for t in args.threads:  # OpenBLAS reads these at import: one process each
+            env = {k: v for k, v in base.items()
+                   if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+            env.update(OPENBLAS_NUM_THREADS=str(t), OMP_NUM_THREADS=str(t))
+            print(f"== numpy, {t} thread(s)", file=sys.stderr, flush=True)
+            merge(run_child(sys.executable, ["numpy"], [t], args.workloads, args, env))
+    if "tf" in args.engines:
+        if not args.tf_python:
+            missing.add("tf")
+        for malloc in args.malloc if args.tf_python else ():
+            for t in args.threads:  # TF fixes its thread pools at start-up
+                env = dict(base, OMP_NUM_THREADS=str(t), TF_CPP_MIN_LOG_LEVEL="2",
+                           **({"GLIBC_TUNABLES": TUNED_MALLOC} if malloc == "tuned" else {}))
+                print(f"== tf-keras, {malloc} malloc, {t} thread(s)", file=sys.stderr,
+                      flush=True)
+                merge(run_child(args.tf_python, ["tf"], [t], args.workloads, args, env))
+    return rows, info, sorted(missing)
+
+
+def workload_flops():
+    """FLOPs per call of every workload that has a count."""
+    out = {}
+    per_item = {}
+    for w in WORKLOADS.values():
+        if w.flops:
+            out[w.name] = w.flops
+        elif w.network:
+            if w.network not in per_item:
+                per_item[w.network] = flops_mod.forward_flops_per_item(w.network)
+            if per_item[w.network]:
+                out[w.name] = per_item[w.network] * w.batch * (3 if w.kind == "train" else 1)
+    return out
+
+
+def machine():
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return cpu
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), metavar="NAME",
+                   help="default: all (--quick: all but " + ", ".join(QUICK_SKIP) + "): " + ", ".join(WORKLOADS)
+                   )
+    p.add_argument("--engines", nargs="+", default=list(ALL_ENGINES), choices=ALL_ENGINES)
+    p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    p.add_argument("--repeats", type=int, help="timed repetitions per engine (5; quick 3)")
+    p.add_argument("--heavy-repeats", type=int,
+                   help="repetitions when a call takes over 1 s (3; quick 2)")
+    p.add_argument("--min-seconds", type=float,
+                   help="each repetition calls until this much time has passed (0.2; quick 0.05)")
+    p.add_argument("--malloc", nargs="+", choices=["default", "tuned"],
+                   help="malloc settings the peers run with (default tuned; quick default)")
+    p.add_argument("--pycnn-tuned", action="store_true",
+                   help="also time pycnn under the tuned malloc (reported in JSON only)")
+    p.add_argument("--tf-python", default=default_tf_python(),
+                   help="python of a venv with tensorflow-cpu (env PYCNN_BENCH_TF_PYTHON; "
+                        "default /opt/tfenv/bin/python if it exists)")
+    p.add_argument("--memory-steps", type=int, help="training steps per memory run (20; quick 5)")
+    p.add_argument("--no-memory", action="store_true", help="skip RSS/tracemalloc runs")
+    p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--peak-seconds", type=float, help="FMA probe time (0.2; quick 0.1)")
+    p.add_argument("--out-dir", default=os.path.join(ROOT, "bench", "results"))
+    p.add_argument("--quick", action="store_true", help="the smaller settings above, default "
+                   "malloc only, and no " + ", ".join(QUICK_SKIP) + " (< 2 min)")
+    a = p.parse_args(argv)
+    full = dict(repeats=5, heavy_repeats=3, min_seconds=0.2, malloc=["default", "tuned"],
+                memory_steps=20, peak_seconds=0.2,
+                workloads=list(WORKLOADS))
+    quick = dict(repeats=3, heavy_repeats=2, min_seconds=0.05, malloc=["default"],
+                 memory_steps=5, peak_seconds=0.1,
+                 workloads=[w for w in WORKLOADS if w not in QUICK_SKIP])
+    for k, v in (quick if a.quick else full).items():
+        if getattr(a, k) is None:  # explicit options win over --quick
+            setattr(a, k, v)
+    return a
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS),
-                        choices=list(WORKLOADS))
-    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--min-seconds", type=float, default=0.3)
-    parser.add_argument("--quick", action="store_true", help="3 repeats of 0.15 s")
-    parser.add_argument("--json", default="bench/results/latest.json")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.repeats, args.min_seconds = 3, 0.15
-    if args.child:
-        json.dump(measure_child(args), sys.stdout)
-        return
-    rows = run_children(args)
-    md = table(rows)
+    args = parse(argv)
+    start = datetime.datetime.now()
+    print("== peak FMA probe", file=sys.stderr, flush=True)
+    pk = peak.measure(args.threads, args.peak_seconds)
+    rows, info, missing = collect(args)
+    mem = {} if args.no_memory else memory.run(max(args.threads), args.memory_steps,
+                                               [e for e in ("pycnn", "torch")
+                                                if e in args.engines and e not in missing],
+                                               args.malloc)
+    report.enrich(rows, workload_flops(), pk)
+    meta = {"time": start.isoformat(timespec="seconds"), "cpu": machine(),
+            "cpus": os.cpu_count(), "python": sys.version.split()[0], "argv": sys.argv[1:],
+            "pycnn_isa": info.get("pycnn", {}).get("isa"), "engines": info,
+            "missing_engines": missing,
+            "wall_seconds": (datetime.datetime.now() - start).total_seconds()}
+    md = report.markdown(rows, pk, mem, meta)
     print(md)
-    os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump({"rows": rows, "table": md}, f, indent=1)
-    print(f"\n(json: {args.json})")
+    os.makedirs(args.out_dir, exist_ok=True)
+    doc = {"meta": meta, "peak": pk, "rows": rows, "memory": mem,
+           "workloads": {n: {"kind": w.kind, "batch": w.batch, "network": w.network,
+                             "notes": w.notes} for n, w in WORKLOADS.items()}}
+    stamp = start.strftime("%Y%m%d-%H%M%S")
+    for name in (f"{stamp}.json", "latest.json"):
+        with open(os.path.join(args.out_dir, name), "w") as f:
+            json.dump(doc, f, indent=1)
+    with open(os.path.join(args.out_dir, "latest.md"), "w") as f:
+        f.write(md)
+    if not args.no_plot:
+        from bench import plot
+        png = plot.plot(doc, os.path.join(args.out_dir, "latest.png"))
+        if png:
+            print(f"(plot: {png})", file=sys.stderr)
+    print(f"(json: {os.path.join(args.out_dir, 'latest.json')}, "
+          f"{meta['wall_seconds']:.0f} s)", file=sys.stderr)
 
 
 if __name__ == "__main__":

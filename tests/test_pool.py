@@ -42,6 +42,20 @@ def test_max_pool_matches_reference(isa, rng, x_shape, pool, strides, padding):
 
 
 @pytest.mark.parametrize("x_shape,pool,strides,padding", CASES)
+def test_max_pool_backward_gather_matches_scatter(isa, rng, x_shape, pool, strides, padding):
+    # With the window geometry the kernel gathers per row of dx; it must give
+    # the scatter's result bit for bit (same order of the sums), also with ties.
+    x = rng.integers(-2, 3, x_shape).astype(np.float32)
+    pads = _pads(x_shape, pool, strides, padding)
+    y, argmax = ops.max_pool2d_forward(x, pool, strides, pads)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    scatter = ops.max_pool2d_backward(dy, argmax, x_shape)
+    gather = ops.max_pool2d_backward(dy, argmax, x_shape, pool, strides, pads)
+    np.testing.assert_array_equal(gather, scatter)
+    assert_close(gather, ref.max_pool2d_backward(dy, argmax, x_shape), what=f"gather {isa}")
+
+
+@pytest.mark.parametrize("x_shape,pool,strides,padding", CASES)
 def test_avg_pool_matches_reference(isa, rng, x_shape, pool, strides, padding):
     x = rng.standard_normal(x_shape).astype(np.float32)
     pads = _pads(x_shape, pool, strides, padding)

@@ -2,6 +2,7 @@
 // dispatch per kernel. x is (N, H, W, C); pads are (top, bottom, left, right)
 // and must be smaller than the pool size, so no window is all padding.
 #include <array>
+#include <optional>
 
 #include "bindings/common.hpp"
 #include "pool/pool.hpp"
@@ -72,7 +73,9 @@ py::tuple max_pool2d_forward(const FArray& x, Pair pool, Pair strides, Pads pads
   return py::make_tuple(y, argmax);
 }
 
-FArray max_pool2d_backward(const FArray& dy, const I32Array& argmax, Shape4 x_shape) {
+FArray max_pool2d_backward(const FArray& dy, const I32Array& argmax, Shape4 x_shape,
+                           std::optional<Pair> pool, std::optional<Pair> strides,
+                           std::optional<Pads> pads) {
   const std::string op = "max_pool2d_backward";
   check_ndim(op, "dy", dy, 4);
   check_same_shape(op, "dy", dy, "argmax", argmax);
@@ -87,6 +90,13 @@ FArray max_pool2d_backward(const FArray& dy, const I32Array& argmax, Shape4 x_sh
   g.channels = x_shape[3];
   g.out_h = dy.shape(1);
   g.out_w = dy.shape(2);
+  // With the window geometry (all three, matching dy) the kernel gathers.
+  if (pool && strides && pads) {
+    const PoolGeometry w = pool_geometry(op, x_shape, *pool, *strides, *pads);
+    if (w.out_h != g.out_h || w.out_w != g.out_w)
+      fail(op, "dy " + shape_str(dy) + " does not match the pooling of x_shape");
+    g = w;
+  }
   // Indices come from Python: check them before the kernel scatters with them.
   const int32_t* pa = argmax.data();
   const int64_t limit = g.in_h * g.in_w;
@@ -174,7 +184,10 @@ void bind_pool(py::module_& m) {
         py::arg("strides"), py::arg("pads"),
         "(y, argmax): window max and the int32 spatial index iy * W + ix of its first max.");
   m.def("max_pool2d_backward", &max_pool2d_backward, py::arg("dy"), py::arg("argmax"),
-        py::arg("x_shape"), "dx with dy routed to each window's argmax.");
+        py::arg("x_shape"), py::arg("pool") = py::none(), py::arg("strides") = py::none(),
+        py::arg("pads") = py::none(),
+        "dx with dy routed to each window's argmax; pool/strides/pads (optional) let the "
+        "kernel run a parallel gather.");
   m.def("avg_pool2d_forward", &avg_pool2d_forward, py::arg("x"), py::arg("pool"),
         py::arg("strides"), py::arg("pads"),
         "Window mean over in-bounds values only (TensorFlow 'same').");

@@ -9,6 +9,9 @@
 #include "core/threading.hpp"
 #include "core/workspace.hpp"
 #include "gemm/gemm.hpp"
+#if defined(PYCNN_ISA_avx512)
+#include "conv/conv_direct_avx512.hpp"
+#endif
 
 namespace pycnn {
 namespace PYCNN_ISA_NS {
@@ -27,6 +30,12 @@ static int64_t weight_grad_chunks(int64_t tiles, int64_t weight_floats) {
 
 void conv2d_backward_weights(const ConvGeometry& g, const float* x, const float* dz, float* dw,
                              float* db) {
+#if defined(PYCNN_ISA_avx512)
+  if (!is_pointwise(g)) {  // direct kernel: no col buffer, no partial sums
+    convdirect::weight_grad(g, x, dz, dw, db);
+    return;
+  }
+#endif
   const int64_t patch = patch_size(g), cout = g.out_c;
   const int64_t weight_floats = patch * cout;
   const int64_t in_floats = g.in_h * g.in_w * g.in_c;

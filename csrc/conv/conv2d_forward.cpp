@@ -1,10 +1,14 @@
 // Convolution forward: im2col per tile of output rows, then one sgemm per
-// tile with the bias + activation fused in its epilogue.
+// tile with the bias + activation fused in its epilogue. On AVX-512 every
+// conv but the pointwise one runs the direct kernel (conv_direct_avx512.hpp).
 #include "conv/conv.hpp"
 #include "conv/im2col.hpp"
 #include "core/threading.hpp"
 #include "core/workspace.hpp"
 #include "gemm/gemm.hpp"
+#if defined(PYCNN_ISA_avx512)
+#include "conv/conv_direct_avx512.hpp"
+#endif
 
 namespace pycnn {
 namespace PYCNN_ISA_NS {
@@ -22,6 +26,10 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* kernel,
           epilogue, nt);
     return;
   }
+#if defined(PYCNN_ISA_avx512)
+  convdirect::forward(g, x, kernel, false, epilogue, y);
+  return;
+#endif
   const int64_t tiles = g.batch * tiles_per_sample(g);
   const int64_t tile_floats = rows_per_tile(g) * g.out_w * patch;
   // Enough tiles: one thread per tile, serial sgemm; else let sgemm thread.

@@ -10,6 +10,9 @@
 #include "core/workspace.hpp"
 #include "gemm/epilogue_scalar.hpp"
 #include "gemm/gemm.hpp"
+#if defined(PYCNN_ISA_avx512)
+#include "conv/conv_direct_avx512.hpp"
+#endif
 
 namespace pycnn {
 namespace PYCNN_ISA_NS {
@@ -68,6 +71,23 @@ void conv_transpose2d_forward(const ConvGeometry& g, const float* x, const float
 
 void conv2d_backward_input(const ConvGeometry& g, const float* kernel, const float* dz,
                            float* dx) {
+#if defined(PYCNN_ISA_avx512)
+  // Stride 1: dx is the conv of dz with the flipped, channel-swapped kernel
+  // and the complementary padding, so the direct forward kernel runs it.
+  if (g.stride_h == 1 && g.stride_w == 1 && !is_pointwise(g)) {
+    ConvGeometry t = g;
+    t.in_h = g.out_h;
+    t.in_w = g.out_w;
+    t.in_c = g.out_c;
+    t.out_h = g.in_h;
+    t.out_w = g.in_w;
+    t.out_c = g.in_c;
+    t.pad_top = (g.kernel_h - 1) * g.dilation_h - g.pad_top;
+    t.pad_left = (g.kernel_w - 1) * g.dilation_w - g.pad_left;
+    convdirect::forward(t, dz, kernel, true, nullptr, dx);
+    return;
+  }
+#endif
   conv_transpose2d_forward(g, dz, kernel, nullptr, dx);
 }
 

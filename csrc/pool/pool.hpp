@@ -24,7 +24,8 @@ struct PoolGeometry {
   /* y = window max; argmax = in-sample spatial index iy * in_w + ix of the first max. */   \
   void max_pool2d_forward(const ::pycnn::PoolGeometry& g, const float* x, float* y,        \
                           int32_t* argmax);                                                \
-  /* dx[argmax] += dy, in a fixed order per sample; dx is fully overwritten. */              \
+  /* dx[argmax] += dy in window order; dx is fully overwritten. With the window geometry    \
+     (pool_h > 0) a parallel gather over rows of dx, else a scatter per sample. */           \
   void max_pool2d_backward(const ::pycnn::PoolGeometry& g, const float* dy,                \
                            const int32_t* argmax, float* dx);                              \
   void avg_pool2d_forward(const ::pycnn::PoolGeometry& g, const float* x, float* y);       \

@@ -63,7 +63,7 @@ class BasePooling(Layer):
             return None, []
         x_shape, pads, argmax = cache
         if self.mode == "max":
-            return self._max_backward(dy, argmax, x_shape), []
+            return self._max_backward(dy, argmax, x_shape, pads), []
         return self._avg_backward(dy, x_shape, pads), []
 
     def get_config(self):
@@ -83,8 +83,9 @@ class _Pooling2D(BasePooling):
     def _max_forward(self, x, pads):
         return pool_ops.max_pool2d_forward(x, self.pool_size, self.strides, pads)
 
-    def _max_backward(self, dy, argmax, x_shape):
-        return pool_ops.max_pool2d_backward(dy, argmax, x_shape)
+    def _max_backward(self, dy, argmax, x_shape, pads):
+        return pool_ops.max_pool2d_backward(dy, argmax, x_shape, self.pool_size, self.strides,
+                                            pads)
 
     def _avg_forward(self, x, pads):
         return pool_ops.avg_pool2d_forward(x, self.pool_size, self.strides, pads)
@@ -103,8 +104,9 @@ class _Pooling1D(BasePooling):
     def _max_forward(self, x, pads):
         return pool_ops.max_pool1d_forward(x, self.pool_size[0], self.strides[0], pads)
 
-    def _max_backward(self, dy, argmax, x_shape):
-        return pool_ops.max_pool1d_backward(dy, argmax, x_shape)
+    def _max_backward(self, dy, argmax, x_shape, pads):
+        return pool_ops.max_pool1d_backward(dy, argmax, x_shape, self.pool_size[0],
+                                            self.strides[0], pads)
 
     def _avg_forward(self, x, pads):
         return pool_ops.avg_pool1d_forward(x, self.pool_size[0], self.strides[0], pads)

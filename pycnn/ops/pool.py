@@ -29,10 +29,16 @@ def max_pool2d_forward(x, pool, strides, pads=(0, 0, 0, 0)):
     return tuple(_C.max_pool2d_forward(f32(x), _pair(pool), _pair(strides), _quad(pads)))
 
 
-def max_pool2d_backward(dy, argmax, x_shape):
-    """dx of shape x_shape: each dy added at its window's argmax."""
+def max_pool2d_backward(dy, argmax, x_shape, pool=None, strides=None, pads=None):
+    """dx of shape x_shape: each dy added at its window's argmax. Passing the
+    forward's pool/strides/pads (all three) lets the kernel gather in parallel
+    over rows of dx instead of scattering per sample; the result is the same."""
+    geometry = {}
+    if pool is not None and strides is not None:
+        geometry = dict(pool=_pair(pool), strides=_pair(strides),
+                        pads=_quad((0, 0, 0, 0) if pads is None else pads))
     return _C.max_pool2d_backward(f32(dy), np.ascontiguousarray(argmax, np.int32),
-                                  _quad(x_shape))
+                                  _quad(x_shape), **geometry)
 
 
 def avg_pool2d_forward(x, pool, strides, pads=(0, 0, 0, 0)):
@@ -58,9 +64,11 @@ def max_pool1d_forward(x, pool, stride, pads=(0, 0)):
     return y[:, 0], argmax[:, 0]
 
 
-def max_pool1d_backward(dy, argmax, x_shape):
+def max_pool1d_backward(dy, argmax, x_shape, pool=None, stride=None, pads=(0, 0)):
+    geometry = {} if pool is None or stride is None else \
+        dict(pool=(1, pool), strides=(1, stride), pads=(0, 0) + tuple(pads))
     dx = max_pool2d_backward(f32(dy)[:, None], np.asarray(argmax)[:, None],
-                             _shape_2d(x_shape))
+                             _shape_2d(x_shape), **geometry)
     return dx[:, 0]
 
 

@@ -45,7 +45,9 @@ def max_pool2d_forward(x, pool, strides, pads=(0, 0, 0, 0)):
     return best.astype(np.float32), where.astype(np.int32)
 
 
-def max_pool2d_backward(dy, argmax, x_shape):
+def max_pool2d_backward(dy, argmax, x_shape, pool=None, strides=None, pads=None):
+    # pool/strides/pads only steer the C++ kernel's gather; the argmax says it all.
+    del pool, strides, pads
     dy = np.asarray(dy, np.float64)
     n, h, w, c = x_shape
     dx = np.zeros((n, h * w, c))
@@ -92,7 +94,8 @@ def max_pool1d_forward(x, pool, stride, pads=(0, 0)):
     return y[:, 0], argmax[:, 0]
 
 
-def max_pool1d_backward(dy, argmax, x_shape):
+def max_pool1d_backward(dy, argmax, x_shape, pool=None, stride=None, pads=(0, 0)):
+    del pool, stride, pads
     return max_pool2d_backward(np.asarray(dy)[:, None], np.asarray(argmax)[:, None],
                                _shape_2d(x_shape))[:, 0]
 

@@ -1,0 +1,51 @@
+"""Timing loops shared by every engine: engines alternate repetition by
+repetition, so a change of machine speed during the run hits all of them."""
+import statistics
+import time
+
+HEAVY_SECONDS = 1.0   # a call slower than this gets fewer repetitions
+HEAVY_REPEATS = 3
+
+
+def seconds_per_call(fn, min_seconds):
+    """Mean seconds per call over at least one call and min_seconds."""
+    calls, start = 0, time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds:
+            return elapsed / calls
+
+
+def warm_up(fn, calls=2):
+    """First calls allocate, pack weights, fault pages in; return the last
+    call's seconds as a cost estimate."""
+    t = 0.0
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        t = time.perf_counter() - start
+        if t > HEAVY_SECONDS:  # one warm-up is enough, and saves seconds
+            break
+    return t
+
+
+def alternate(callables, repeats, min_seconds, heavy_repeats=HEAVY_REPEATS):
+    """{key: [seconds per call, one per repetition]} for a dict of zero-argument
+    callables, timed in turn. Slow callables cap every one at heavy_repeats."""
+    cost = max(warm_up(fn) for fn in callables.values())
+    if cost > HEAVY_SECONDS:
+        repeats = min(repeats, heavy_repeats)
+    samples = {key: [] for key in callables}
+    for _ in range(repeats):
+        for key, fn in callables.items():
+            samples[key].append(seconds_per_call(fn, min_seconds))
+    return samples
+
+
+def summarize(samples):
+    """Median and spread ((max - min) / median, in %) of one sample list."""
+    med = statistics.median(samples)
+    return {"seconds": med, "spread_pct": 100.0 * (max(samples) - min(samples)) / med,
+            "samples": samples}
