@@ -3,7 +3,12 @@
 Hot kernels (GEMM, convolution, pooling, normalization, recurrent cells) are
 C++ with OpenMP threads and SIMD, bound with pybind11 as ``pycnn._C``.
 """
-from pycnn import _C
+from pycnn import _threads
+
+# Default threads = the cgroup CPU quota; must be set before libgomp loads.
+with _threads.default_threads_env() as _default_threads:
+    from pycnn import _C
+_threads.apply_default(_C, _default_threads)
 
 __version__ = "0.1.0"
 

@@ -8,7 +8,7 @@ import inspect
 
 import numpy as np
 
-from pycnn import backend
+from pycnn import _C, backend
 from pycnn.ops import loss as loss_ops
 
 _REDUCTIONS = ("sum_over_batch_size", "sum", None, "none", "mean", "mean_with_sample_weight")
@@ -111,9 +111,43 @@ class Loss:
     def value_and_grad(self, y_true, y_pred, sample_weight=None):
         """(reduced loss as a float, d loss / d y_pred float32 shaped like y_pred).
         With reduction None/'none' the value and gradient are those of the mean."""
+        if sample_weight is None:
+            fast = self._fast_value_and_grad(y_true, y_pred, None)
+            if fast is not None:
+                return fast
         values, grad_fn, mask = self._values_and_grad(y_true, y_pred, need_grad=True)
         total, row_scale = self._reduce(values, sample_weight, mask, for_grad=True)
         return total, grad_fn(row_scale)
+
+    def value_and_logits_grad(self, y_true, y_pred, activation, sample_weight=None):
+        """(loss, d loss / d logits) when ``y_pred = activation(logits)`` and this
+        loss can take the gradient through the activation in its own kernel
+        (softmax + categorical crossentropy on probabilities); None otherwise.
+        Same loss value as value_and_grad."""
+        if sample_weight is not None:
+            return None
+        return self._fast_value_and_grad(y_true, y_pred, activation)
+
+    def _fast_value_and_grad(self, y_true, y_pred, activation):
+        """Built-ins: one kernel call for plain float32 arrays, no sample
+        weights; None sends the call down the general (validating) path."""
+        return None
+
+    def _row_scale(self, rows, divisor):
+        """d total / d row_loss without weights: 1/divisor per row (cached)."""
+        cache = self.__dict__.setdefault("_row_scale_cache", {})
+        key = (rows, divisor)
+        scale = cache.get(key)
+        if scale is None:
+            if len(cache) > 8:
+                cache.clear()
+            scale = cache[key] = np.full(rows, np.float32(1.0 / divisor), np.float32)
+        return scale
+
+    def _fast_total(self, values, rows):
+        """The reduced loss of unweighted per-row values (as _reduce computes it)."""
+        divisor = 1.0 if self.reduction == "sum" else float(rows)
+        return float(values.astype(np.float64).sum()) / divisor
 
     def _reduce(self, values, sample_weight, mask, for_grad=False):
         """Keras reduce_weighted_values; also returns d total / d values."""
@@ -195,6 +229,35 @@ class _LastAxisLoss(Loss):
 
     def _kernel_args(self):
         return ()
+
+    # softmax / sigmoid output whose logits gradient this loss's kernel can give
+    _logits_mode = {}
+
+    def _fast_value_and_grad(self, y_true, y_pred, activation):
+        extra = self._kernel_args()
+        if activation is not None:
+            if activation not in self._logits_mode or extra != self._logits_mode[activation][0]:
+                return None
+            extra = self._logits_mode[activation][1]
+        if type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray:
+            return None
+        shape = y_pred.shape
+        if y_true.shape != shape or not shape or y_pred.dtype != np.float32 or \
+                y_true.dtype.kind not in "fiub" or y_pred.size == 0 or \
+                self._axis not in (-1, len(shape) - 1):
+            return None
+        if y_true.dtype != np.float32:
+            y_true = y_true.astype(np.float32)
+        if not (np.isfinite(y_pred).all() and np.isfinite(y_true).all()):
+            return None  # the general path raises the error
+        cols = shape[-1]
+        rows = y_pred.size // cols
+        t = self._transform_targets(y_true)
+        values, grad = getattr(_C, self._kernel + "_rows")(
+            t.reshape(rows, cols), y_pred.reshape(rows, cols), *extra,
+            self._row_scale(rows, 1.0 if self.reduction == "sum" else float(rows)), True)
+        total = self._fast_total(values, rows)
+        return total, grad.reshape(shape)
 
     def _values_and_grad(self, y_true, y_pred, need_grad):
         t, p, pred_shape = self._prepare(y_true, y_pred)
@@ -279,6 +342,11 @@ class CategoricalCrossentropy(_CrossentropyLoss):
     def _kernel_args(self):
         return (loss_ops.LOGITS if self.from_logits else loss_ops.PROBABILITIES,)
 
+    # softmax output + crossentropy on probabilities: the kernel's mode 2 gives
+    # d loss / d logits with Keras's clipping (the softmax backward is skipped).
+    _logits_mode = {"softmax": ((loss_ops.PROBABILITIES,),
+                                (loss_ops.SOFTMAX_OUTPUT_GRAD_LOGITS,))}
+
 
 class SparseCategoricalCrossentropy(Loss):
     def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
@@ -287,6 +355,44 @@ class SparseCategoricalCrossentropy(Loss):
         self.from_logits = from_logits
         self.ignore_class = ignore_class
         self.axis = axis
+
+    def _fast_value_and_grad(self, y_true, y_pred, activation):
+        if activation is not None and (activation != "softmax" or self.from_logits):
+            return None
+        if type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray or \
+                self.ignore_class is not None:
+            return None
+        shape = y_pred.shape
+        if not shape or y_pred.dtype != np.float32 or y_pred.size == 0 or \
+                self.axis not in (-1, len(shape) - 1):
+            return None
+        labels = y_true
+        if labels.ndim == len(shape) and labels.shape[-1] == 1:
+            labels = labels[..., 0]
+        if labels.shape != shape[:-1]:
+            return None
+        kind = labels.dtype.kind
+        if kind == "f":
+            if not np.isfinite(labels).all():
+                return None
+            labels = labels.astype(np.float32, copy=False).astype(np.int64)  # Keras truncates
+        elif kind in "iu":
+            labels = labels.astype(np.int64, copy=False)
+        else:
+            return None
+        cols = shape[-1]
+        if labels.size and (labels.min() < 0 or labels.max() >= cols):
+            return None  # the general path names the bad label
+        if not np.isfinite(y_pred).all():
+            return None
+        rows = y_pred.size // cols
+        mode = loss_ops.SOFTMAX_OUTPUT_GRAD_LOGITS if activation else \
+            (loss_ops.LOGITS if self.from_logits else loss_ops.PROBABILITIES)
+        values, grad = _C.sparse_categorical_crossentropy_rows(
+            labels.reshape(rows), y_pred.reshape(rows, cols), mode, None,
+            self._row_scale(rows, 1.0 if self.reduction == "sum" else float(rows)), True)
+        total = self._fast_total(values, rows)
+        return total, grad.reshape(shape)
 
     def _values_and_grad(self, y_true, y_pred, need_grad):
         p = _as_float_array(y_pred, "y_pred", self.name)
@@ -358,6 +464,11 @@ class LossFunctionWrapper(Loss):
         if self._builtin is None:
             return super().value_and_grad(y_true, y_pred, sample_weight)
         return self._builtin.value_and_grad(y_true, y_pred, sample_weight)
+
+    def value_and_logits_grad(self, y_true, y_pred, activation, sample_weight=None):
+        if self._builtin is None:
+            return None
+        return self._builtin.value_and_logits_grad(y_true, y_pred, activation, sample_weight)
 
     def get_config(self):
         config = super().get_config()

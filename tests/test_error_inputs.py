@@ -57,6 +57,15 @@ TABLE = {
     "Minimum": (lambda: L.Minimum(), [(4,), (4,)]),
     "Concatenate": (lambda: L.Concatenate(), [(4,), (3,)]),
 }
+# Layers added after this table was written; entries only when pycnn has them.
+for _name, _entry in {
+        "Conv2DTranspose": (lambda: L.Conv2DTranspose(2, 3), (4, 5, 2)),
+        "Resizing": (lambda: L.Resizing(4, 6), (5, 7, 2)),
+        "UpSampling1D": (lambda: L.UpSampling1D(2), (4, 2)),
+        "UpSampling2D": (lambda: L.UpSampling2D(2), (3, 4, 2)),
+}.items():
+    if hasattr(L, _name):
+        TABLE[_name] = _entry
 NAMES = sorted(TABLE)
 
 # Layers whose backward does not check dy's shape (numpy error or silent).
@@ -64,6 +73,8 @@ NO_DY_CHECK = {"Dense", "Dropout", "Flatten", "Reshape", "Embedding", "SpatialDr
                "GlobalMaxPooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling2D",
                "GlobalAveragePooling2D", "LSTM", "GRU", "ZeroPadding1D", "ZeroPadding2D",
                "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"}
+# Layers that check dy's size but not its shape (a same-size dy passes).
+DY_SIZE_ONLY = {"Resizing", "UpSampling2D"}
 # Layers that fail on an empty batch with numpy's reshape message.
 NO_EMPTY_BATCH = {"Softmax", "Flatten"}
 # numpy messages that name neither the layer nor the op.
@@ -188,6 +199,8 @@ def test_backward_with_wrong_dy_shape(name, bad):
                 "reversed": s[::-1]}[bad]
     if tuple(dy_shape) == tuple(s):
         pytest.skip("reversed shape equals the shape")
+    if bad == "reversed" and name in DY_SIZE_ONLY:
+        pytest.xfail("backward reshapes a same-size dy without checking its shape")
     with pytest.raises(ValueError) as e:
         layer.backward(cache, np.ones(dy_shape, np.float32))
     _clear(e, layer.name, "_backward", "dy", "dz")
@@ -235,8 +248,7 @@ BAD_ARGS = [
     pytest.param("ZeroPadding2D padding=-1", lambda: L.ZeroPadding2D(-1),
                  marks=pytest.mark.xfail(strict=False, reason="negative padding accepted; "
                                          "fails later inside np.pad")),
-    pytest.param("ZeroPadding1D padding=-1", lambda: L.ZeroPadding1D(-1),
-                 marks=pytest.mark.xfail(strict=False, reason="negative padding accepted")),
+    ("ZeroPadding1D padding=-1", lambda: L.ZeroPadding1D(-1)),
 ]
 
 

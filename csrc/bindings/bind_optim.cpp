@@ -3,6 +3,9 @@
 #include "bindings/common.hpp"
 #include "optim/optim.hpp"
 
+#include <cmath>
+#include <vector>
+
 namespace pycnn {
 
 void bind_loss_kernels(py::module_& m);  // bind_loss.cpp
@@ -87,9 +90,129 @@ void adagrad(FArray param, const FArray& grad, FArray accumulator, float lr, flo
   PYCNN_DISPATCH(adagrad_update, p, g, acc, n, lr, epsilon, decay);
 }
 
+// A float32 C-contiguous array the kernel may write (no conversion: a copy
+// would be updated instead of the caller's array).
+FArray writable_array(const std::string& op, const char* what, size_t i, const py::handle& h) {
+  if (!FArray::check_(h))
+    throw py::type_error(op + ": " + what + "[" + std::to_string(i) +
+                         "] must be a float32 C-contiguous NumPy array");
+  FArray a = py::reinterpret_borrow<FArray>(h);
+  if (!a.writeable()) fail(op, std::string(what) + "[" + std::to_string(i) + "] is read-only");
+  return a;
+}
+
+// One optimizer step over every variable (see OptimizerKind in optim.hpp).
+// All checks (list lengths, shapes, writeability, finite gradients) run
+// before the first write, so a step that fails changes nothing. Returns -1,
+// or the index of the first gradient holding NaN/Inf (nothing written).
+// Adam: hyper = (lr, beta_1, beta_2, epsilon); the bias-corrected rate
+// alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) is computed here once
+// per step in float32 (t = step), as Keras does.
+int64_t fused_step(int kind, const py::list& params, const py::list& grads,
+                   const py::list& slot_lists, std::vector<float> hyper, int64_t step,
+                   float decay, std::optional<std::vector<bool>> decay_mask) {
+  const std::string op = "optimizer_step";
+  if (kind < 0 || kind > 3) fail(op, "unknown optimizer kind " + std::to_string(kind));
+  const auto okind = static_cast<OptimizerKind>(kind);
+  static const size_t hyper_len[] = {3, 4, 4, 2};
+  if (hyper.size() != hyper_len[kind])
+    fail(op, "expected " + std::to_string(hyper_len[kind]) + " hyperparameters, got " +
+                 std::to_string(hyper.size()));
+  const size_t count = params.size();
+  if (grads.size() != count)
+    fail(op, "got " + std::to_string(grads.size()) + " gradients for " + std::to_string(count) +
+                 " variables");
+  if (slot_lists.size() > static_cast<size_t>(kMaxOptimizerSlots))
+    fail(op, "too many slot lists");
+  if (decay_mask && decay_mask->size() != count) fail(op, "decay_mask length mismatch");
+
+  std::vector<FArray> keep;  // owns converted gradients for the call
+  keep.reserve(count * 2);
+  std::vector<float*> p(count);
+  std::vector<const float*> g(count);
+  std::vector<int64_t> sizes(count);
+  std::vector<float> decays(count);
+  std::vector<float*> slot_ptrs[kMaxOptimizerSlots];
+  float* const* slot_tables[kMaxOptimizerSlots] = {nullptr, nullptr, nullptr};
+  std::vector<py::list> slots(slot_lists.size());
+  std::vector<bool> has_slot(slot_lists.size(), false);
+  for (size_t k = 0; k < static_cast<size_t>(kMaxOptimizerSlots); ++k) {
+    slot_ptrs[k].assign(count, nullptr);
+    slot_tables[k] = slot_ptrs[k].data();
+    if (k < slot_lists.size() && !slot_lists[k].is_none()) {
+      slots[k] = slot_lists[k].cast<py::list>();
+      has_slot[k] = true;
+      if (slots[k].size() != count) fail(op, "slot list length mismatch");
+    }
+  }
+  for (size_t i = 0; i < count; ++i) {
+    FArray param = writable_array(op, "params", i, params[i]);
+    py::handle gh = grads[i];
+    // Gradients may be any array-like (converted to float32, as np.asarray would).
+    FArray grad;
+    if (FArray::check_(gh))
+      grad = py::reinterpret_borrow<FArray>(gh);
+    else
+      grad = py::reinterpret_steal<FArray>(
+          py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(gh).release());
+    if (!grad)
+      throw py::type_error(op + ": grads[" + std::to_string(i) +
+                           "] cannot be read as a float32 array");
+    const std::string gi = "grads[" + std::to_string(i) + "]";
+    const std::string pi = "params[" + std::to_string(i) + "]";
+    check_same_shape(op, gi.c_str(), grad, pi.c_str(), param);
+    p[i] = param.mutable_data();
+    g[i] = grad.data();
+    sizes[i] = param.size();
+    decays[i] = (!decay_mask || (*decay_mask)[i]) ? decay : 0.0f;
+    for (size_t k = 0; k < slots.size(); ++k) {
+      if (!has_slot[k]) continue;
+      FArray slot = writable_array(op, "slots", i, slots[k][i]);
+      check_same_shape(op, "slot", slot, pi.c_str(), param);
+      slot_ptrs[k][i] = slot.mutable_data();
+    }
+    keep.push_back(std::move(grad));
+  }
+  float h[4] = {0, 0, 0, 0};
+  for (size_t j = 0; j < hyper.size(); ++j) h[j] = hyper[j];
+  if (okind == OptimizerKind::adam) {
+    const float t = static_cast<float>(step);
+    const float b1_power = std::pow(h[1], t), b2_power = std::pow(h[2], t);
+    h[0] = h[0] * std::sqrt(1.0f - b2_power) / (1.0f - b1_power);
+  }
+  py::gil_scoped_release nogil;
+  for (size_t i = 0; i < count; ++i) {
+    bool finite = true;
+    PYCNN_DISPATCH(all_finite, g[i], sizes[i], &finite);
+    if (!finite) return static_cast<int64_t>(i);
+  }
+  PYCNN_DISPATCH(fused_update, okind, p.data(), g.data(), slot_tables, sizes.data(),
+                 decays.data(), static_cast<int64_t>(count), h);
+  return -1;
+}
+
 }  // namespace
 
 void bind_optim(py::module_& m) {
+  m.def("optimizer_step", &fused_step, py::arg("kind"), py::arg("params"), py::arg("grads"),
+        py::arg("slots"), py::arg("hyper"), py::arg("step"), py::arg("decay") = 0.0f,
+        py::arg("decay_mask") = py::none(),
+        "One fused optimizer step over lists of variables (kind 0 sgd, 1 adam, 2 rmsprop, "
+        "3 adagrad); returns -1, or the index of the first non-finite gradient (nothing is "
+        "written then).");
+  m.def("allocator_stats", [] {
+    const AllocatorStats s = allocator_stats();
+    py::dict d;
+    d["cached_bytes"] = s.cached_bytes;
+    d["live_bytes"] = s.live_bytes;
+    d["cache_limit"] = s.cache_limit;
+    d["hits"] = s.hits;
+    d["misses"] = s.misses;
+    return d;
+  }, "Caching allocator counters for the arrays _C returns.");
+  m.def("set_allocator_cache_limit", &set_allocator_cache_limit, py::arg("bytes"),
+        "Cap on idle bytes the output-array cache keeps (0 disables caching).");
+  m.def("allocator_trim", &allocator_trim, "Release every idle cached block.");
   m.def("sgd_update", &sgd, py::arg("param").noconvert(), py::arg("grad"),
         py::arg("momentum_buf").noconvert() = py::none(), py::arg("lr"), py::arg("momentum"),
         py::arg("nesterov"), py::arg("decay") = 0.0f,

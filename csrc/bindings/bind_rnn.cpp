@@ -10,6 +10,8 @@ namespace pycnn {
 namespace {
 
 using OptF = std::optional<FArray>;
+using MaskArray = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
+using OptMask = std::optional<MaskArray>;
 
 RnnActs make_acts(const std::string& op, int act, float act_param, int gate_act,
                   float gate_param) {
@@ -25,6 +27,7 @@ RnnActs make_acts(const std::string& op, int act, float act_param, int gate_act,
 }
 
 const float* opt_ptr(const OptF& a) { return a ? a->data() : nullptr; }
+const uint8_t* opt_ptr(const OptMask& a) { return a ? a->data() : nullptr; }
 
 // The dimensions every recurrent entry shares, from x (B,T,I), kernel
 // (I, G*U) and recurrent_kernel (U, G*U).
@@ -61,6 +64,14 @@ void check_seq(const std::string& op, const char* name, const OptF& s, const Seq
   check_dim(op, name, *s, 2, width);
 }
 
+// mask (B, T): nonzero where the step is taken.
+void check_mask(const std::string& op, const OptMask& mask, const SeqDims& d) {
+  if (!mask) return;
+  if (mask->ndim() != 2 || mask->shape(0) != d.batch || mask->shape(1) != d.steps)
+    fail(op, "mask must have shape (" + std::to_string(d.batch) + ", " +
+                 std::to_string(d.steps) + ") = (batch, steps), got " + shape_str(*mask));
+}
+
 void check_bias(const std::string& op, const OptF& bias, int64_t rows, int64_t width) {
   if (!bias) return;
   if (rows == 1) {
@@ -75,13 +86,15 @@ void check_bias(const std::string& op, const OptF& bias, int64_t rows, int64_t w
 
 py::tuple lstm_forward_call(const FArray& x, const FArray& kernel, const FArray& recurrent,
                             const OptF& bias, const OptF& h0, const OptF& c0, int act,
-                            float act_param, int gate_act, float gate_param) {
+                            float act_param, int gate_act, float gate_param,
+                            const OptMask& mask) {
   const std::string op = "lstm_forward";
   const SeqDims d = check_weights(op, x, kernel, recurrent, 4);
   const int64_t width = 4 * d.units;
   check_bias(op, bias, 1, width);
   check_state(op, "h0", h0, d);
   check_state(op, "c0", c0, d);
+  check_mask(op, mask, d);
   const RnnActs acts = make_acts(op, act, act_param, gate_act, gate_param);
   FArray h_seq = new_array({d.batch, d.steps, d.units});
   FArray c_seq = new_array({d.batch, d.steps, d.units});
@@ -90,7 +103,7 @@ py::tuple lstm_forward_call(const FArray& x, const FArray& kernel, const FArray&
   {
     py::gil_scoped_release nogil;
     PYCNN_DISPATCH(lstm_forward, d.batch, d.steps, d.in_dim, d.units, x.data(), kernel.data(),
-                   recurrent.data(), opt_ptr(bias), opt_ptr(h0), opt_ptr(c0), acts,
+                   recurrent.data(), opt_ptr(bias), opt_ptr(h0), opt_ptr(c0), opt_ptr(mask), acts,
                    h_seq.mutable_data(), c_seq.mutable_data(), pre.mutable_data(),
                    gates.mutable_data());
   }
@@ -102,12 +115,13 @@ py::tuple lstm_backward_call(const FArray& x, const FArray& kernel, const FArray
                              const FArray& c_seq, const FArray& pre, const FArray& gates,
                              const OptF& dh_seq, const OptF& dh_last, const OptF& dc_last,
                              int act, float act_param, int gate_act, float gate_param,
-                             bool need_dx, bool use_bias) {
+                             bool need_dx, bool use_bias, const OptMask& mask) {
   const std::string op = "lstm_backward";
   const SeqDims d = check_weights(op, x, kernel, recurrent, 4);
   const int64_t width = 4 * d.units;
   check_state(op, "h0", h0, d);
   check_state(op, "c0", c0, d);
+  check_mask(op, mask, d);
   check_seq(op, "h_seq", h_seq, d, d.units);
   check_seq(op, "c_seq", c_seq, d, d.units);
   check_seq(op, "gates_pre", pre, d, width);
@@ -129,7 +143,8 @@ py::tuple lstm_backward_call(const FArray& x, const FArray& kernel, const FArray
   {
     py::gil_scoped_release nogil;
     PYCNN_DISPATCH(lstm_backward, d.batch, d.steps, d.in_dim, d.units, x.data(), kernel.data(),
-                   recurrent.data(), opt_ptr(h0), opt_ptr(c0), acts, h_seq.data(), c_seq.data(),
+                   recurrent.data(), opt_ptr(h0), opt_ptr(c0), opt_ptr(mask), acts, h_seq.data(),
+                   c_seq.data(),
                    pre.data(), gates.data(), opt_ptr(dh_seq), opt_ptr(dh_last), opt_ptr(dc_last),
                    dx_ptr, dkernel.mutable_data(), drecurrent.mutable_data(), db_ptr,
                    dh0.mutable_data(), dc0.mutable_data());
@@ -140,12 +155,14 @@ py::tuple lstm_backward_call(const FArray& x, const FArray& kernel, const FArray
 
 py::tuple gru_forward_call(const FArray& x, const FArray& kernel, const FArray& recurrent,
                            const OptF& bias, const OptF& h0, bool reset_after, int act,
-                           float act_param, int gate_act, float gate_param) {
+                           float act_param, int gate_act, float gate_param,
+                           const OptMask& mask) {
   const std::string op = "gru_forward";
   const SeqDims d = check_weights(op, x, kernel, recurrent, 3);
   const int64_t width = 3 * d.units;
   check_bias(op, bias, reset_after ? 2 : 1, width);
   check_state(op, "h0", h0, d);
+  check_mask(op, mask, d);
   const RnnActs acts = make_acts(op, act, act_param, gate_act, gate_param);
   FArray h_seq = new_array({d.batch, d.steps, d.units});
   FArray pre = new_array({d.batch, d.steps, width});
@@ -156,7 +173,8 @@ py::tuple gru_forward_call(const FArray& x, const FArray& kernel, const FArray& 
   {
     py::gil_scoped_release nogil;
     PYCNN_DISPATCH(gru_forward, d.batch, d.steps, d.in_dim, d.units, x.data(), kernel.data(),
-                   recurrent.data(), bias_in, bias_rec, opt_ptr(h0), reset_after, acts,
+                   recurrent.data(), bias_in, bias_rec, opt_ptr(h0), opt_ptr(mask), reset_after,
+                   acts,
                    h_seq.mutable_data(), pre.mutable_data(), gates.mutable_data(),
                    rec_h.mutable_data());
   }
@@ -167,11 +185,13 @@ py::tuple gru_backward_call(const FArray& x, const FArray& kernel, const FArray&
                             const OptF& h0, const FArray& h_seq, const FArray& pre,
                             const FArray& gates, const FArray& rec_h, const OptF& dh_seq,
                             const OptF& dh_last, bool reset_after, int act, float act_param,
-                            int gate_act, float gate_param, bool need_dx, bool use_bias) {
+                            int gate_act, float gate_param, bool need_dx, bool use_bias,
+                            const OptMask& mask) {
   const std::string op = "gru_backward";
   const SeqDims d = check_weights(op, x, kernel, recurrent, 3);
   const int64_t width = 3 * d.units;
   check_state(op, "h0", h0, d);
+  check_mask(op, mask, d);
   check_seq(op, "h_seq", h_seq, d, d.units);
   check_seq(op, "gates_pre", pre, d, width);
   check_seq(op, "gates", gates, d, width);
@@ -192,7 +212,8 @@ py::tuple gru_backward_call(const FArray& x, const FArray& kernel, const FArray&
   {
     py::gil_scoped_release nogil;
     PYCNN_DISPATCH(gru_backward, d.batch, d.steps, d.in_dim, d.units, x.data(), kernel.data(),
-                   recurrent.data(), opt_ptr(h0), reset_after, acts, h_seq.data(), pre.data(),
+                   recurrent.data(), opt_ptr(h0), opt_ptr(mask), reset_after, acts, h_seq.data(),
+                   pre.data(),
                    gates.data(), rec_h.data(), opt_ptr(dh_seq), opt_ptr(dh_last), dx_ptr,
                    dkernel.mutable_data(), drecurrent.mutable_data(), db_in, db_rec,
                    dh0.mutable_data());
@@ -233,8 +254,10 @@ FArray embedding_lookup_call(const IArray& indices, const FArray& table) {
 FArray embedding_grad_call(const IArray& indices, const FArray& dy, int64_t vocab) {
   const std::string op = "embedding_grad";
   if (vocab <= 0) fail(op, "input_dim must be positive");
-  if (dy.ndim() != indices.ndim() + 1) fail(op, "dy must have rank indices.ndim + 1, got " + shape_str(dy));
-  for (py::ssize_t i = 0; i < indices.ndim(); ++i) check_dim(op, "dy", dy, static_cast<int>(i), indices.shape(i));
+  if (dy.ndim() != indices.ndim() + 1)
+    fail(op, "dy must have rank indices.ndim + 1, got " + shape_str(dy));
+  for (py::ssize_t i = 0; i < indices.ndim(); ++i)
+    check_dim(op, "dy", dy, static_cast<int>(i), indices.shape(i));
   check_indices(op, indices, vocab);
   const int64_t dim = dy.shape(dy.ndim() - 1), count = indices.size();
   FArray dtable = new_array({vocab, dim});
@@ -254,20 +277,24 @@ FArray embedding_grad_call(const IArray& indices, const FArray& dy, int64_t voca
 void bind_rnn(py::module_& m) {
   m.def("lstm_forward", &lstm_forward_call, py::arg("x"), py::arg("kernel"),
         py::arg("recurrent_kernel"), py::arg("bias"), py::arg("h0"), py::arg("c0"),
-        py::arg("act"), py::arg("act_param"), py::arg("gate_act"), py::arg("gate_param"));
+        py::arg("act"), py::arg("act_param"), py::arg("gate_act"), py::arg("gate_param"),
+        py::arg("mask") = py::none());
   m.def("lstm_backward", &lstm_backward_call, py::arg("x"), py::arg("kernel"),
         py::arg("recurrent_kernel"), py::arg("h0"), py::arg("c0"), py::arg("h_seq"),
         py::arg("c_seq"), py::arg("gates_pre"), py::arg("gates"), py::arg("dh_seq"),
         py::arg("dh_last"), py::arg("dc_last"), py::arg("act"), py::arg("act_param"),
-        py::arg("gate_act"), py::arg("gate_param"), py::arg("need_dx"), py::arg("use_bias"));
+        py::arg("gate_act"), py::arg("gate_param"), py::arg("need_dx"), py::arg("use_bias"),
+        py::arg("mask") = py::none());
   m.def("gru_forward", &gru_forward_call, py::arg("x"), py::arg("kernel"),
         py::arg("recurrent_kernel"), py::arg("bias"), py::arg("h0"), py::arg("reset_after"),
-        py::arg("act"), py::arg("act_param"), py::arg("gate_act"), py::arg("gate_param"));
+        py::arg("act"), py::arg("act_param"), py::arg("gate_act"), py::arg("gate_param"),
+        py::arg("mask") = py::none());
   m.def("gru_backward", &gru_backward_call, py::arg("x"), py::arg("kernel"),
         py::arg("recurrent_kernel"), py::arg("h0"), py::arg("h_seq"), py::arg("gates_pre"),
         py::arg("gates"), py::arg("rec_h"), py::arg("dh_seq"), py::arg("dh_last"),
         py::arg("reset_after"), py::arg("act"), py::arg("act_param"), py::arg("gate_act"),
-        py::arg("gate_param"), py::arg("need_dx"), py::arg("use_bias"));
+        py::arg("gate_param"), py::arg("need_dx"), py::arg("use_bias"),
+        py::arg("mask") = py::none());
   m.def("embedding_lookup", &embedding_lookup_call, py::arg("indices"), py::arg("embeddings"));
   m.def("embedding_grad", &embedding_grad_call, py::arg("indices"), py::arg("dy"),
         py::arg("input_dim"));

@@ -9,6 +9,9 @@
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <vector>
+
+#include "core/allocator.hpp"
 
 namespace pycnn {
 namespace py = pybind11;
@@ -64,11 +67,20 @@ inline float* mptr(FArray& a, const std::string& op = "kernel") {
   return a.mutable_data();
 }
 
-inline FArray new_array(std::initializer_list<py::ssize_t> shape) {
-  return FArray(std::vector<py::ssize_t>(shape));
+// Output arrays come from the caching allocator (core/allocator.hpp): the
+// capsule base hands the block back to the cache when the array dies, so
+// steady-state training steps reuse the same memory instead of malloc/mmap.
+inline FArray new_array(const std::vector<py::ssize_t>& shape) {
+  std::size_t count = 1;
+  for (py::ssize_t d : shape) count *= static_cast<std::size_t>(d);
+  void* data = cached_alloc(count * sizeof(float));
+  py::capsule owner(data, [](void* p) { cached_free(p); });
+  return FArray(shape, static_cast<float*>(data), owner);
 }
 
-inline FArray new_array(const std::vector<py::ssize_t>& shape) { return FArray(shape); }
+inline FArray new_array(std::initializer_list<py::ssize_t> shape) {
+  return new_array(std::vector<py::ssize_t>(shape));
+}
 
 // Registration functions, one per kernel family (bind_*.cpp).
 void bind_core(py::module_& m);

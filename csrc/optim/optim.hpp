@@ -8,6 +8,17 @@
 
 #include "core/kernel_decl.hpp"
 
+namespace pycnn {
+// Fused multi-tensor steps. hyper[] per kind:
+//   sgd:     lr, momentum, nesterov (0/1)          slots: momentum_buf
+//   adam:    alpha (bias-corrected), beta_1, beta_2, epsilon
+//                                                  slots: m, v, velocity_hat
+//   rmsprop: lr, rho, momentum, epsilon            slots: velocity, momentum_buf, average_grad
+//   adagrad: lr, epsilon                           slots: accumulator
+enum class OptimizerKind : int { sgd = 0, adam = 1, rmsprop = 2, adagrad = 3 };
+constexpr int kMaxOptimizerSlots = 3;
+}  // namespace pycnn
+
 #define PYCNN_OPTIM_KERNELS                                                                   \
   /* momentum_buf == nullptr: plain SGD. */                                                   \
   void sgd_update(float* param, const float* grad, float* momentum_buf, int64_t n, float lr,  \
@@ -21,6 +32,15 @@
                       float* average_grad, int64_t n, float lr, float rho, float momentum,    \
                       float epsilon, float decay);                                            \
   void adagrad_update(float* param, const float* grad, float* accumulator, int64_t n,         \
-                      float lr, float epsilon, float decay);
+                      float lr, float epsilon, float decay);                                  \
+  /* True when every grad[i] is finite (checked before a fused step writes). */               \
+  void all_finite(const float* grad, int64_t n, bool* finite);                                              \
+  /* One step over `count` variables (multi-tensor): slots[k][i] is slot k of variable i  */  \
+  /* (nullptr for an unused option), decays[i] its weight decay (0: none). hyper holds the */ \
+  /* optimizer's scalars in the order of ::pycnn::OptimizerKind (see bind_optim.cpp).      */ \
+  void fused_update(::pycnn::OptimizerKind kind, float* const* params,                        \
+                    const float* const* grads, float* const* const* slots,                    \
+                    const int64_t* sizes, const float* decays, int64_t count,                 \
+                    const float* hyper);
 
 PYCNN_DECLARE_FOR_ALL_ISAS(PYCNN_OPTIM_KERNELS)

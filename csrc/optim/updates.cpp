@@ -10,18 +10,19 @@ namespace PYCNN_ISA_NS {
 
 static inline int update_threads(int64_t n) { return threads_for_work(8.0 * static_cast<double>(n)); }
 
+
 void sgd_update(float* param, const float* grad, float* momentum_buf, int64_t n, float lr,
                 float momentum, bool nesterov, float decay) {
   const int nt = update_threads(n);
   if (!momentum_buf) {
-#pragma omp parallel for simd num_threads(nt) schedule(static)
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t i = 0; i < n; ++i) {
       const float p = param[i] - param[i] * decay;
       param[i] = p - grad[i] * lr;
     }
     return;
   }
-#pragma omp parallel for simd num_threads(nt) schedule(static)
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t i = 0; i < n; ++i) {
     const float p = param[i] - param[i] * decay;
     const float m = momentum_buf[i] * momentum - grad[i] * lr;
@@ -37,7 +38,7 @@ void adam_update(float* param, const float* grad, float* m, float* v, float* vel
   const float one_minus_b1 = 1.0f - beta_1;
   const float one_minus_b2 = 1.0f - beta_2;
   const int nt = update_threads(n);
-#pragma omp parallel for simd num_threads(nt) schedule(static)
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t i = 0; i < n; ++i) {
     const float g = grad[i];
     const float p = param[i] - param[i] * decay;
@@ -58,7 +59,7 @@ void rmsprop_update(float* param, const float* grad, float* velocity, float* mom
                     float epsilon, float decay) {
   const float one_minus_rho = 1.0f - rho;
   const int nt = update_threads(n);
-#pragma omp parallel for simd num_threads(nt) schedule(static)
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t i = 0; i < n; ++i) {
     const float g = grad[i];
     const float p = param[i] - param[i] * decay;
@@ -84,13 +85,48 @@ void rmsprop_update(float* param, const float* grad, float* velocity, float* mom
 void adagrad_update(float* param, const float* grad, float* accumulator, int64_t n, float lr,
                     float epsilon, float decay) {
   const int nt = update_threads(n);
-#pragma omp parallel for simd num_threads(nt) schedule(static)
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t i = 0; i < n; ++i) {
     const float g = grad[i];
     const float p = param[i] - param[i] * decay;
     const float acc = accumulator[i] + g * g;
     accumulator[i] = acc;
     param[i] = p - (lr * g) / std::sqrt(acc + epsilon);
+  }
+}
+
+void all_finite(const float* grad, int64_t n, bool* finite) {
+  // x - x is 0 for finite x and NaN for Inf/NaN, so one NaN test covers all.
+  float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t i = 0; i < n; ++i) acc += grad[i] - grad[i];
+  *finite = acc == 0.0f;
+}
+
+void fused_update(OptimizerKind kind, float* const* params, const float* const* grads,
+                  float* const* const* slots, const int64_t* sizes, const float* decays,
+                  int64_t count, const float* hyper) {
+  for (int64_t i = 0; i < count; ++i) {
+    float* p = params[i];
+    const float* g = grads[i];
+    const int64_t n = sizes[i];
+    const float decay = decays[i];
+    switch (kind) {
+      case OptimizerKind::sgd:
+        sgd_update(p, g, slots[0][i], n, hyper[0], hyper[1], hyper[2] != 0.0f, decay);
+        break;
+      case OptimizerKind::adam:
+        adam_update(p, g, slots[0][i], slots[1][i], slots[2][i], n, hyper[0], hyper[1],
+                    hyper[2], hyper[3], decay);
+        break;
+      case OptimizerKind::rmsprop:
+        rmsprop_update(p, g, slots[0][i], slots[1][i], slots[2][i], n, hyper[0], hyper[1],
+                       hyper[2], hyper[3], decay);
+        break;
+      case OptimizerKind::adagrad:
+        adagrad_update(p, g, slots[0][i], n, hyper[0], hyper[1], decay);
+        break;
+    }
   }
 }
 

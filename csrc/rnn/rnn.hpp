@@ -7,8 +7,12 @@
 // Weights in Keras layout: kernel (I, G*U), recurrent_kernel (U, G*U) with
 // gate blocks side by side (LSTM i, f, c, o; GRU z, r, h).
 // Everything backward needs is written to caller-owned arrays (the layer
-// holds no state between forward and backward). Results do not depend on
-// the thread count: the GEMM never splits k, gate math is elementwise, and
+// holds no state between forward and backward). The input side (x W for
+// every step, and the weight / input gradients) is one big GEMM each; the
+// recurrence runs in one parallel region per call with threads owning unit
+// blocks (rnn_common.hpp), never a parallel region per step. Results do not
+// depend on the thread count: the GEMM never splits k, every recurrent
+// output is one FMA chain in a fixed order, gate math is elementwise, and
 // column sums run in a fixed order.
 #pragma once
 #include <cstdint>
@@ -31,17 +35,20 @@ struct RnnActs {
 
 #define PYCNN_RNN_KERNELS                                                                   \
   /* h_seq, c_seq (B,T,U); gates_pre, gates (B,T,4U) pre/post activation.               \
-     bias, h0, c0 may be null (zero). */                                                  \
+     bias, h0, c0 may be null (zero). mask (B,T) may be null; where 0 the sample       \
+     skips the step (states and output carried over from the previous step). */       \
   void lstm_forward(int64_t batch, int64_t steps, int64_t in_dim, int64_t units,            \
                     const float* x, const float* kernel, const float* recurrent_kernel,    \
                     const float* bias, const float* h0, const float* c0,                   \
-                    const ::pycnn::RnnActs& acts, float* h_seq, float* c_seq,              \
+                    const uint8_t* mask, const ::pycnn::RnnActs& acts, float* h_seq,       \
+                    float* c_seq,                                                          \
                     float* gates_pre, float* gates);                                       \
   /* dh_seq (B,T,U), dh_last, dc_last (B,U) may be null; dx, dbias may be null.         \
      Writes dkernel, drecurrent, dh0 and dc0 (B,U). */                                    \
   void lstm_backward(int64_t batch, int64_t steps, int64_t in_dim, int64_t units,           \
                      const float* x, const float* kernel, const float* recurrent_kernel,   \
-                     const float* h0, const float* c0, const ::pycnn::RnnActs& acts,       \
+                     const float* h0, const float* c0, const uint8_t* mask,                \
+                     const ::pycnn::RnnActs& acts,                                         \
                      const float* h_seq, const float* c_seq, const float* gates_pre,       \
                      const float* gates, const float* dh_seq, const float* dh_last,        \
                      const float* dc_last, float* dx, float* dkernel, float* drecurrent,   \
@@ -52,12 +59,14 @@ struct RnnActs {
   void gru_forward(int64_t batch, int64_t steps, int64_t in_dim, int64_t units,             \
                    const float* x, const float* kernel, const float* recurrent_kernel,     \
                    const float* bias_in, const float* bias_rec, const float* h0,           \
-                   bool reset_after, const ::pycnn::RnnActs& acts, float* h_seq,           \
+                   const uint8_t* mask, bool reset_after, const ::pycnn::RnnActs& acts,    \
+                   float* h_seq,                                                           \
                    float* gates_pre, float* gates, float* rec_h);                          \
   /* dbias_in / dbias_rec (3U) may be null, as dx, dh_seq, dh_last. */                    \
   void gru_backward(int64_t batch, int64_t steps, int64_t in_dim, int64_t units,            \
                     const float* x, const float* kernel, const float* recurrent_kernel,    \
-                    const float* h0, bool reset_after, const ::pycnn::RnnActs& acts,       \
+                    const float* h0, const uint8_t* mask, bool reset_after,                \
+                    const ::pycnn::RnnActs& acts,                                          \
                     const float* h_seq, const float* gates_pre, const float* gates,        \
                     const float* rec_h, const float* dh_seq, const float* dh_last,         \
                     float* dx, float* dkernel, float* drecurrent, float* dbias_in,         \

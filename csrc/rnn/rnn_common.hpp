@@ -17,6 +17,8 @@ constexpr int kSlotRowScratch = 0;   // per thread, a few rows of U floats
 constexpr int kSlotGateGrads = 1;    // (B*T, G) gradients of the gate inputs
 constexpr int kSlotPrevStates = 2;   // (B*T, U) h_{t-1} of every step
 constexpr int kSlotExtra = 3;        // GRU: recurrent-side gradients / step buffer
+constexpr int kSlotPanels = 4;       // per thread: packed weight streams
+constexpr int kSlotZeros = 5;        // a zero row (absent state, padding rows)
 
 static inline void activate(Act act, float param, const float* in, float* out, int64_t n) {
   actmath::apply_row(act, param, in, nullptr, out, n);
@@ -110,9 +112,119 @@ static inline void sum_rows(const float* a, const float* b, const float* c, floa
   }
 }
 
-// Threads for one step's elementwise gate math over `batch` rows of `width`.
-static inline int step_threads(int64_t batch, int64_t width) {
-  return threads_for_work(40.0 * static_cast<double>(batch) * width);
+// Whether sample b takes step t (mask null: every step). A skipped step
+// carries the states over unchanged (Keras masking).
+static inline bool step_on(const uint8_t* mask, int64_t b, int64_t t, int64_t steps) {
+  return !mask || mask[b * steps + t] != 0;
+}
+
+// ---- The recurrent step as register tiles ---------------------------------
+// One time step multiplies a (batch, K) state by a small weight matrix. A
+// GEMM call per step costs more in packing and thread start-up than in
+// arithmetic, so the kernels run the whole sequence in one parallel region:
+// each thread owns blocks of kV units, packs its columns of the weights once
+// into "streams" ([K][kV] panels, kept in its caches), and per step computes
+// kR x (NV streams) tiles for its units, then the gate math over its unit
+// range; one barrier per step shares the new state. Every output element is
+// one FMA chain over k in order, so results do not depend on the thread
+// count.
+#if defined(__AVX512F__)
+constexpr int kV = 16;
+constexpr int kR = 4;
+#elif defined(__AVX2__)
+constexpr int kV = 8;
+constexpr int kR = 2;
+#else
+constexpr int kV = 4;
+constexpr int kR = 2;
+#endif
+// aligned(4): panels are 64-byte aligned, but this also allows plain loads.
+typedef float vfloat __attribute__((vector_size(kV * sizeof(float)), aligned(4)));
+
+// out[s][r][v] = sum_k rows[r][k] * streams[s][k * kV + v] for r < kR, s < NV
+// (stream-major, so a gate's tile is one contiguous run for the activations).
+template <int NV>
+static inline void tile_dot(int64_t k, const float* const* rows, const float* const* streams,
+                            float* out) {
+  vfloat acc[kR][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < kR; ++r)
+#pragma GCC unroll 4
+    for (int s = 0; s < NV; ++s) acc[r][s] = vfloat{};
+  for (int64_t p = 0; p < k; ++p) {
+    vfloat bv[NV];
+#pragma GCC unroll 4
+    for (int s = 0; s < NV; ++s) bv[s] = *reinterpret_cast<const vfloat*>(streams[s] + p * kV);
+#pragma GCC unroll 8
+    for (int r = 0; r < kR; ++r) {
+      const vfloat a = rows[r][p] - vfloat{};  // a broadcast (x - 0 folds to x)
+#pragma GCC unroll 4
+      for (int s = 0; s < NV; ++s) acc[r][s] += a * bv[s];
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < kR; ++r)
+#pragma GCC unroll 4
+    for (int s = 0; s < NV; ++s)
+      *reinterpret_cast<vfloat*>(out + (s * kR + r) * kV) = acc[r][s];
+}
+
+// tile_dot for a run-time stream count 1..4.
+static inline void tile_dot_n(int nv, int64_t k, const float* const* rows,
+                              const float* const* streams, float* out) {
+  switch (nv) {
+    case 1: return tile_dot<1>(k, rows, streams, out);
+    case 2: return tile_dot<2>(k, rows, streams, out);
+    case 3: return tile_dot<3>(k, rows, streams, out);
+    default: return tile_dot<4>(k, rows, streams, out);
+  }
+}
+
+// dst[v] = src[v] for v < n <= kV (one vector when the block is full):
+// for the many short copies of the step epilogues, where memcpy calls cost
+// more than the copy.
+static inline void copy_block(float* dst, const float* src, int64_t n) {
+  if (n == kV) {
+    *reinterpret_cast<vfloat*>(dst) = *reinterpret_cast<const vfloat*>(src);
+    return;
+  }
+  for (int64_t v = 0; v < n; ++v) dst[v] = src[v];
+}
+
+// Stream of units [j0, j0 + kV) of column block `col0` of a (K, ld) matrix:
+// dst[k][v] = w[k * ld + col0 + j0 + v], zero past `units`.
+static inline void pack_stream(int64_t k, const float* w, int64_t ld, int64_t col0, int64_t j0,
+                               int64_t units, float* dst) {
+  const int64_t nv = std::min<int64_t>(kV, units - j0);
+  for (int64_t p = 0; p < k; ++p) {
+    const float* src = w + p * ld + col0 + j0;
+    float* d = dst + p * kV;
+    for (int64_t v = 0; v < kV; ++v) d[v] = v < nv ? src[v] : 0.0f;
+  }
+}
+
+// Transposed stream: dst[k][v] = w[(j0 + v) * ld + k] for k < kdim (rows
+// of w are units), zero past `units`. For gradients d state = dz W^T.
+static inline void pack_stream_t(int64_t kdim, const float* w, int64_t ld, int64_t j0,
+                                 int64_t units, float* dst) {
+  const int64_t nv = std::min<int64_t>(kV, units - j0);
+  for (int64_t p = 0; p < kdim; ++p)
+    for (int64_t v = 0; v < kV; ++v) dst[p * kV + v] = v < nv ? w[(j0 + v) * ld + p] : 0.0f;
+}
+
+// Unit blocks [first, last) of thread `tid` out of `nt`.
+static inline void thread_blocks(int64_t blocks, int tid, int nt, int64_t* first,
+                                 int64_t* last) {
+  *first = blocks * tid / nt;
+  *last = blocks * (tid + 1) / nt;
+}
+
+// Threads for a recurrence over `steps` steps doing `step_flops` each: a
+// barrier per step costs ~1 us, so a thread needs a real share of each step,
+// and at least one block of kV units.
+static inline int recurrence_threads(int64_t step_flops, int64_t unit_blocks) {
+  const int by_work = threads_for_work(static_cast<double>(step_flops) * 0.25);
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(by_work, unit_blocks)));
 }
 
 }  // namespace rnn_detail

@@ -70,10 +70,20 @@ class Dense(Layer):
         y = y2.reshape(lead + (self.units,))
         return y, (x2, z2, y2, lead)
 
+    @property
+    def takes_logits_grad(self):
+        """The activation whose input gradient backward accepts directly
+        (as a fused.LogitsGrad), or None."""
+        code = self.activation.code
+        return "softmax" if code == activations.SOFTMAX else None
+
     def backward(self, cache, dy, need_dx=True):
         x2, z2, y2, lead = cache
-        dy2 = np.ascontiguousarray(dy, np.float32).reshape(-1, self.units)
-        dz = fused.grad(self.activation, z2, y2, dy2)
+        if type(dy) is fused.LogitsGrad:  # the loss already went through softmax
+            dz = dy.value.reshape(-1, self.units)
+        else:
+            dy2 = np.ascontiguousarray(dy, np.float32).reshape(-1, self.units)
+            dz = fused.grad(self.activation, z2, y2, dy2)
         dx = gemm(dz, self.kernel.value, trans_b=True).reshape(lead + (x2.shape[1],)) \
             if need_dx else None
         if not self.trainable:

@@ -23,8 +23,9 @@ class Embedding(Layer):
     """Turns indices into dense vectors: ``embeddings[indices]``; output shape
     ``input_shape + (output_dim,)``. No gradient flows to the indices.
 
-    ``mask_zero`` is stored (and ``compute_mask`` answers as Keras), but
-    pycnn's models do not pass masks on yet, so later layers see every step.
+    With ``mask_zero=True``, ``compute_mask(indices)`` is ``indices != 0``
+    (Keras): the models pass it to the following layers (LSTM / GRU skip
+    those steps).
     """
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
@@ -117,6 +118,8 @@ class SpatialDropout1D(Layer):
     """Dropout of whole channels: in training each (sample, channel) of a
     (batch, steps, channels) input is kept for every step or zeroed for all,
     kept ones scaled by 1 / (1 - rate)."""
+
+    supports_masking = True  # Keras: passes a (batch, time) mask on unchanged
 
     def __init__(self, rate, seed=None, name=None, dtype=None, **kwargs):
         super().__init__(name=name, dtype=dtype, **kwargs)

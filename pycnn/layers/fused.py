@@ -29,3 +29,15 @@ def grad(act, z, y, dy):
     if act.code is None:
         return act.backward(z, y, dy)  # NumPy derivative (exact for pycnn's own functions)
     return act_ops.act_backward(z, y, dy, act.code, act.param)
+
+
+class LogitsGrad:
+    """d loss / d logits handed to the output layer instead of d loss / d y:
+    the loss kernel already went through the layer's activation (softmax +
+    crossentropy in one pass), so the layer skips its activation backward.
+    Only produced for layers whose ``takes_logits_grad`` names the activation."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value

@@ -1,8 +1,12 @@
 """LSTM and GRU (Keras 3 layouts and defaults). One C++ call runs the whole
 sequence forward, one runs backpropagation through time (pycnn.ops.rnn).
 
-Masks (Embedding(mask_zero=True)) are not propagated by pycnn's models yet:
-these layers process every time step. recurrent_dropout is accepted but
+Masking as Keras 3: ``forward(x, training, mask=None)`` takes a (batch, time)
+mask (e.g. from Embedding(mask_zero=True)); a sample skips its masked steps,
+its states carry over and, with return_sequences, the output at a masked
+step repeats the previous output (zeros before the first unmasked step;
+Keras's zero_output_for_mask=False). ``compute_mask`` passes the mask on
+with return_sequences, as Keras does. recurrent_dropout is accepted but
 ignored (with a warning); stateful=True is not supported.
 """
 import warnings
@@ -68,6 +72,7 @@ class _Recurrent(Layer):
     """What LSTM and GRU share: arguments, shapes, dropout on the inputs,
     time reversal and the split of multi-output gradients."""
 
+    supports_masking = True
     _gates = None       # 4 for LSTM, 3 for GRU
     _cell_name = None   # Keras keeps the weights under "<layer>/<cell>/"
     _num_states = None  # states returned with return_state
@@ -155,6 +160,28 @@ class _Recurrent(Layer):
                 f"Layer \"{self.name}\": the input has no time steps, shape "
                 f"{shape_str(x.shape)}")
 
+    def _check_mask(self, mask, x):
+        """The (batch, time) mask as bool, in processing order, or None."""
+        if mask is None:
+            return None
+        m = np.asarray(mask)
+        if m.ndim == 3 and m.shape[-1] == 1:
+            m = m[..., 0]
+        if m.shape != x.shape[:2]:
+            raise ValueError(
+                f"Layer \"{self.name}\": the mask must have shape (batch, time) = "
+                f"{shape_str(x.shape[:2])}, found shape={shape_str(m.shape)}")
+        m = m != 0
+        return np.ascontiguousarray(m[:, ::-1] if self.go_backwards else m)
+
+    def compute_mask(self, inputs, mask=None):
+        # Keras: the input mask (not reversed by go_backwards) for the
+        # sequence output, none for the states or a last-step output.
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None] * self._num_states
+        return output_mask
+
     @property
     def _acts(self):
         return dict(act=self.activation.code, act_param=self.activation.param,
@@ -163,27 +190,28 @@ class _Recurrent(Layer):
 
     # ----- shared forward / backward plumbing --------------------------------
     def _prepare_sequence(self, x, training):
-        """Input dropout (one mask per sequence, as Keras) and time reversal."""
+        """Input dropout (one mask per sequence, as Keras) and time reversal.
+        Returns (x, dropout multiplier or None)."""
         self._check_call_shape(x)
-        mask = None
+        drop = None
         if training and self.dropout > 0.0:
             keep = 1.0 - self.dropout
             rng = self._rng or prandom.generator()
-            mask = (rng.random((x.shape[0], 1, x.shape[2]), dtype=np.float32) < keep)
-            mask = mask.astype(np.float32) * np.float32(1.0 / keep) if keep > 0 else \
-                np.zeros_like(mask, np.float32)
-            x = x * mask
+            drop = (rng.random((x.shape[0], 1, x.shape[2]), dtype=np.float32) < keep)
+            drop = drop.astype(np.float32) * np.float32(1.0 / keep) if keep > 0 else \
+                np.zeros_like(drop, np.float32)
+            x = x * drop
         if self.go_backwards:
             x = x[:, ::-1]
-        return np.ascontiguousarray(x, np.float32), mask
+        return np.ascontiguousarray(x, np.float32), drop
 
-    def _input_grad(self, dx, mask):
+    def _input_grad(self, dx, drop):
         if dx is None:
             return None
         if self.go_backwards:
             dx = dx[:, ::-1]
-        if mask is not None:
-            dx = dx * mask
+        if drop is not None:
+            dx = dx * drop
         return np.ascontiguousarray(dx)
 
     def _outputs(self, h_seq, states):
@@ -259,22 +287,24 @@ class LSTM(_Recurrent):
                                    base((2 * units,))]).astype(np.float32)
         return forget_bias_one
 
-    def forward(self, x, training=False):
-        xs, mask = self._prepare_sequence(x, training)
+    def forward(self, x, training=False, mask=None):
+        xs, drop = self._prepare_sequence(x, training)
+        steps = self._check_mask(mask, x)
         bias = self.bias.value if self.use_bias else None
         h_seq, c_seq, pre, gates = rnn_ops.lstm_forward(
-            xs, self.kernel.value, self.recurrent_kernel.value, bias, **self._acts)
+            xs, self.kernel.value, self.recurrent_kernel.value, bias, mask=steps,
+            **self._acts)
         states = [np.ascontiguousarray(h_seq[:, -1]), np.ascontiguousarray(c_seq[:, -1])]
-        return self._outputs(h_seq, states), (xs, mask, h_seq, c_seq, pre, gates)
+        return self._outputs(h_seq, states), (xs, drop, steps, h_seq, c_seq, pre, gates)
 
     def backward(self, cache, dy, need_dx=True):
-        xs, mask, h_seq, c_seq, pre, gates = cache
+        xs, drop, steps, h_seq, c_seq, pre, gates = cache
         dh_seq, (dh_last, dc_last) = self._split_output_grads(dy, h_seq.shape)
         dx, dk, drec, db, _, _ = rnn_ops.lstm_backward(
             xs, self.kernel.value, self.recurrent_kernel.value, None, None, h_seq, c_seq,
             pre, gates, dh_seq, dh_last, dc_last, need_dx=need_dx, use_bias=self.use_bias,
-            **self._acts)
-        return self._input_grad(dx, mask), self._grads(dk, drec, db)
+            mask=steps, **self._acts)
+        return self._input_grad(dx, drop), self._grads(dk, drec, db)
 
     def get_config(self):
         cfg = super().get_config()
@@ -313,22 +343,24 @@ class GRU(_Recurrent):
         width = self._gates * self.units
         return (2, width) if self.reset_after else (width,)
 
-    def forward(self, x, training=False):
-        xs, mask = self._prepare_sequence(x, training)
+    def forward(self, x, training=False, mask=None):
+        xs, drop = self._prepare_sequence(x, training)
+        steps = self._check_mask(mask, x)
         bias = self.bias.value if self.use_bias else None
         h_seq, pre, gates, rec_h = rnn_ops.gru_forward(
             xs, self.kernel.value, self.recurrent_kernel.value, bias,
-            reset_after=self.reset_after, **self._acts)
-        return self._outputs(h_seq, [np.ascontiguousarray(h_seq[:, -1])]), (xs, mask, h_seq, pre, gates, rec_h)
+            reset_after=self.reset_after, mask=steps, **self._acts)
+        cache = (xs, drop, steps, h_seq, pre, gates, rec_h)
+        return self._outputs(h_seq, [np.ascontiguousarray(h_seq[:, -1])]), cache
 
     def backward(self, cache, dy, need_dx=True):
-        xs, mask, h_seq, pre, gates, rec_h = cache
+        xs, drop, steps, h_seq, pre, gates, rec_h = cache
         dh_seq, (dh_last,) = self._split_output_grads(dy, h_seq.shape)
         dx, dk, drec, db, _ = rnn_ops.gru_backward(
             xs, self.kernel.value, self.recurrent_kernel.value, None, h_seq, pre, gates,
             rec_h, dh_seq, dh_last, reset_after=self.reset_after, need_dx=need_dx,
-            use_bias=self.use_bias, **self._acts)
-        return self._input_grad(dx, mask), self._grads(dk, drec, db)
+            use_bias=self.use_bias, mask=steps, **self._acts)
+        return self._input_grad(dx, drop), self._grads(dk, drec, db)
 
     def get_config(self):
         cfg = super().get_config()

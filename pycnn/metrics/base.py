@@ -1,7 +1,7 @@
 """Metric base class and the reducing metrics (Mean, Sum, MeanMetricWrapper).
 
-State lives in float32 ``Variable``s as in Keras, so ``metric.variables`` and
-``reset_state()`` behave the same; every update is a handful of vectorised
+Sum/Mean keep their state in float32 NumPy scalars (``metric.variables``
+mirrors them as Keras Variables); every update is a handful of vectorised
 NumPy calls on the whole batch.
 """
 import numpy as np
@@ -125,46 +125,106 @@ class Metric:
         return self.__repr__()
 
 
-def _accumulate(variable, amount):
-    variable.assign(variable.value + np.asarray(amount, np.float32))
+class _ScalarStateMetric(Metric):
+    """Sum/Mean: the state is a few float32 NumPy scalars updated with plain
+    scalar arithmetic (a metric update is on every training step; Variable
+    assigns cost far more than the sums). ``variables``/``total``/``count``
+    are Variables mirroring the scalars, refreshed whenever they are read."""
+
+    _state_names = ()
+
+    def __init__(self, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        for state in self._state_names:
+            self.add_variable((), name=state)
+        self.reset_state()
+
+    def reset_state(self):
+        self._state = [_ZERO] * len(self._state_names)
+
+    @property
+    def variables(self):
+        for var, value in zip(self._variables, self._state):
+            var._value[()] = value
+        return list(self._variables)
+
+    def __getattr__(self, name):
+        # `metric.total` / `metric.count`, as Keras exposes them.
+        names = type(self)._state_names
+        if name in names:
+            return self.variables[names.index(name)]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
-class Sum(Metric):
+_ZERO = np.float32(0.0)
+_ONE = np.float32(1.0)
+
+
+def _plain_values(values, sample_weight):
+    """(sum of values, number of samples) as float32 scalars for the common
+    cases -- a Python/NumPy scalar with a scalar weight, or a 1-D float32
+    array without weights -- else None. Same float32 arithmetic as
+    reduce_to_samplewise_values followed by np.sum."""
+    if isinstance(values, np.ndarray):
+        if sample_weight is None and values.ndim == 1 and values.dtype == np.float32:
+            return np.add.reduce(values), np.float32(values.shape[0])
+        return None
+    if isinstance(values, (float, int, np.floating, np.integer)) and not isinstance(values, bool):
+        if sample_weight is None:
+            return np.float32(values), _ONE
+        if isinstance(sample_weight, (float, int, np.floating, np.integer)):
+            w = np.float32(sample_weight)
+            return np.float32(values) * w, w
+    return None
+
+
+class Sum(_ScalarStateMetric):
     """The (weighted) sum of the given values."""
+
+    _state_names = ("total",)
 
     def __init__(self, name="sum", dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.total = self.add_variable((), name="total")
 
     def update_state(self, values, sample_weight=None):
+        plain = _plain_values(values, sample_weight)
+        if plain is not None:
+            self._state[0] = self._state[0] + plain[0]
+            return
         values, _ = reduce_to_samplewise_values(values, sample_weight, np.sum)
-        _accumulate(self.total, np.sum(values))
+        self._state[0] = self._state[0] + np.float32(np.sum(values))
 
     def result(self):
-        return float(self.total.value)
+        return float(self._state[0])
 
 
-class Mean(Metric):
+class Mean(_ScalarStateMetric):
     """The (weighted) mean of the given values."""
+
+    _state_names = ("total", "count")
 
     def __init__(self, name="mean", dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.total = self.add_variable((), name="total")
-        self.count = self.add_variable((), name="count")
 
     def update_state(self, values, sample_weight=None):
-        values, sample_weight = reduce_to_samplewise_values(values, sample_weight, np.mean)
-        _accumulate(self.total, np.sum(values))
-        if sample_weight is not None:
-            num_samples = np.sum(sample_weight)
-        elif values.ndim >= 1:
-            num_samples = values.shape[0]
-        else:
-            num_samples = 1
-        _accumulate(self.count, num_samples)
+        plain = _plain_values(values, sample_weight)
+        if plain is None:
+            values, sample_weight = reduce_to_samplewise_values(values, sample_weight, np.mean)
+            if sample_weight is not None:
+                num_samples = np.sum(sample_weight)
+            elif values.ndim >= 1:
+                num_samples = values.shape[0]
+            else:
+                num_samples = 1
+            plain = np.float32(np.sum(values)), np.float32(num_samples)
+        state = self._state
+        state[0] = state[0] + plain[0]
+        state[1] = state[1] + plain[1]
 
     def result(self):
-        return float(divide_no_nan(self.total.value, self.count.value))
+        total, count = self._state
+        # divide_no_nan in float64, as before
+        return float(total) / float(count) if count else 0.0
 
 
 class MeanMetricWrapper(Mean):

@@ -249,7 +249,30 @@ def get_data_adapter(x, y, sample_weight, batch_size, steps, shuffle, model, req
     raise TypeError(f"{what}: unsupported input data of type {type(x).__name__}")
 
 
+def _plain_batch(x, y, model):
+    """(x, y) when both are ready-to-use arrays for a one-input model (x
+    float32 C-contiguous, y numeric, same non-zero length, all finite), else
+    None. The checks are those of ArrayAdapter, minus the conversions."""
+    if type(x) is not np.ndarray or x.dtype != np.float32 or x.ndim == 0 or \
+            not x.flags.c_contiguous or x.shape[0] == 0:
+        return None
+    if y is not None and (type(y) is not np.ndarray or y.ndim == 0 or
+                          y.dtype.kind not in "biuf" or y.shape[0] != x.shape[0]):
+        return None
+    inputs = getattr(model, "inputs", None)
+    if inputs and len(inputs) > 1:
+        return None
+    if not np.isfinite(x).all() or (y is not None and y.dtype.kind == "f" and
+                                    not np.isfinite(y).all()):
+        return None  # ArrayAdapter raises the error
+    return x, y
+
+
 def single_batch(x, y, sample_weight, class_weight, model, require_y, what):
+    if sample_weight is None and not class_weight and (y is not None or not require_y):
+        plain = _plain_batch(x, y, model)
+        if plain is not None:
+            return plain[0], plain[1], None
     adapter = ArrayAdapter(x, y, sample_weight, batch_size=None, steps=None, shuffle=False,
                            class_weight=class_weight, model=model, require_y=require_y,
                            what=what)

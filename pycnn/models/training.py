@@ -10,7 +10,9 @@ import warnings
 
 import numpy as np
 
+from pycnn._threads import model_lock
 from pycnn.backend import StateUpdates
+from pycnn.layers.fused import LogitsGrad
 from pycnn.models import data_adapter
 
 
@@ -144,7 +146,20 @@ class Trainer:
                 f"on model '{self.name}'.")
 
     # ----- one step ------------------------------------------------------------
-    def _loss_and_grad(self, y, y_pred, sample_weight):
+    def _loss_and_grad(self, y, y_pred, sample_weight, logits_layer=None):
+        """(total loss, d loss / d outputs). With ``logits_layer`` (the single
+        output's layer, see _logits_grad_layer) the loss may return the
+        gradient w.r.t. that layer's pre-activation instead, wrapped in
+        fused.LogitsGrad, when its kernel can go through the activation."""
+        if type(y_pred) is not list and type(y) is not list and logits_layer is not None:
+            fn = self._loss_fns[0]
+            if fn is not None and self.loss_weights is None:
+                fused_out = fn.value_and_logits_grad(y, y_pred, logits_layer.takes_logits_grad,
+                                                     sample_weight)
+                if fused_out is not None:
+                    value, g = fused_out
+                    self._last_output_losses = (value,)
+                    return value, LogitsGrad(g)
         ys = y if isinstance(y, list) else [y]
         preds = y_pred if isinstance(y_pred, list) else [y_pred]
         if len(ys) != len(preds):
@@ -169,13 +184,32 @@ class Trainer:
         self._last_output_losses = per_output
         return total, (grads if isinstance(y_pred, list) else grads[0])
 
+    def _logits_grad_layer(self):
+        """The output layer when it can take d loss / d logits directly (a
+        Sequential ending in Dense(..., activation="softmax")): its output is
+        the model's only output and feeds nothing else. None otherwise."""
+        stack = getattr(self, "_stack", None)
+        if not getattr(self, "_is_sequential", False) or not stack:
+            return None
+        last = stack[-1]
+        return last if getattr(last, "takes_logits_grad", None) else None
+
     def _update_metrics(self, y, y_pred, sample_weight, batch_size):
         self._loss_tracker.update_state(self._last_loss, sample_weight=batch_size)
         for tracker, value in zip(self._output_loss_trackers, self._last_output_losses):
             tracker.update_state(value, sample_weight=batch_size)
+        if self._compile_metrics is None:
+            ys = y if isinstance(y, list) else [y]
+            preds = y_pred if isinstance(y_pred, list) else [y_pred]
+            self._build_metrics(ys, preds)
+        if not self._metric_slots:
+            return
+        if type(y) is not list and type(y_pred) is not list:
+            for _, m in self._metric_slots:  # one output: index 0
+                m.update_state(y, y_pred, sample_weight=sample_weight)
+            return
         ys = y if isinstance(y, list) else [y]
         preds = y_pred if isinstance(y_pred, list) else [y_pred]
-        self._build_metrics(ys, preds)
         for i, m in self._metric_slots:
             m.update_state(ys[i], preds[i], sample_weight=sample_weight)
 
@@ -183,13 +217,18 @@ class Trainer:
         return {m.name: float(m.result()) for m in self.metrics}
 
     def _train_step(self, x, y, sample_weight=None):
+        # Exclusive: predicts in other threads wait for the weight update.
+        with model_lock(self).write():
+            return self._train_step_locked(x, y, sample_weight)
+
+    def _train_step_locked(self, x, y, sample_weight):
         with StateUpdates() as updates:
             y_pred, cache = self.forward(x, training=True)
-            loss, dy = self._loss_and_grad(y, y_pred, sample_weight)
+            loss, dy = self._loss_and_grad(y, y_pred, sample_weight, self._logits_grad_layer())
             _, grads = self.backward(cache, dy, need_dx=False)
-        variables = self.trainable_weights
-        if math.isfinite(loss) and all(np.isfinite(g).all() for g in grads):
-            self.optimizer.apply(grads, variables)
+        # The optimizer checks every gradient (shape, finite) before it writes
+        # anything and reports non-finite ones: a failed step changes nothing.
+        if math.isfinite(loss) and self.optimizer._apply(grads, self.trainable_weights):
             updates.apply()
         elif not getattr(self, "_warned_nonfinite", False):
             self._warned_nonfinite = True
@@ -201,7 +240,8 @@ class Trainer:
         return self._logs()
 
     def _test_step(self, x, y, sample_weight=None):
-        y_pred, _ = self.forward(x, training=False)
+        with model_lock(self).read():
+            y_pred, _ = self.forward(x, training=False)
         self._last_loss, _ = self._loss_and_grad(y, y_pred, sample_weight)
         self._update_metrics(y, y_pred, sample_weight, data_adapter.batch_len(x))
         return self._logs()
@@ -318,7 +358,8 @@ class Trainer:
         outs = []
         for step, (xb, _, _) in enumerate(data.epoch_batches()):
             cbs.on_predict_batch_begin(step)
-            yb, _ = self.forward(xb, training=False)
+            with model_lock(self).read():
+                yb, _ = self.forward(xb, training=False)
             outs.append(yb)
             cbs.on_predict_batch_end(step, {"outputs": yb})
         cbs.on_predict_end()
@@ -352,10 +393,16 @@ class Trainer:
                                              require_y=False, what="predict_on_batch")
         if not self.built and hasattr(self, "_ensure_built"):
             self._ensure_built(xb[0] if isinstance(xb, list) else xb)
-        y, _ = self.forward(xb, training=False)
+        with model_lock(self).read():
+            y, _ = self.forward(xb, training=False)
         return y
 
     # ----- saving ----------------------------------------------------------------
+    def __reduce__(self):
+        # pickle / deepcopy go through the .keras archive (pycnn/_pickle.py).
+        from pycnn import _pickle
+        return _pickle.reduce_model(self)
+
     def save(self, filepath, overwrite=True, zipped=None, **kwargs):
         """Architecture, weights, optimizer state and compile settings -> ``.keras``."""
         from pycnn import saving

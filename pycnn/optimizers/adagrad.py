@@ -25,6 +25,14 @@ class Adagrad(Optimizer):
     def _slot_initial_value(self):
         return self.initial_accumulator_value
 
+    _fused_kind = 3
+
+    def _fused_slot_names(self):
+        return ("accumulator",)
+
+    def _fused_hyper(self, lr):
+        return [float(lr), self.epsilon]
+
     def _update(self, param, grad, slots, lr, decay):
         optim_ops.adagrad_update(param, grad, slots[0], lr, self.epsilon, decay)
 

@@ -36,6 +36,15 @@ class Adam(Optimizer):
         beta_2_power = np.power(f32(self.beta_2), t, dtype=np.float32)
         return f32(lr) * np.sqrt(f32(1) - beta_2_power) / (f32(1) - beta_1_power)
 
+    _fused_kind = 1
+
+    def _fused_slot_names(self):
+        return ("momentum", "velocity", "velocity_hat" if self.amsgrad else None)
+
+    def _fused_hyper(self, lr):
+        # optimizer_step computes the bias-corrected rate from these once per step.
+        return [float(lr), self.beta_1, self.beta_2, self.epsilon]
+
     def _update(self, param, grad, slots, lr, decay):
         velocity_hat = slots[2] if self.amsgrad else None
         optim_ops.adam_update(param, grad, slots[0], slots[1], velocity_hat,

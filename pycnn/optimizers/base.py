@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 
-from pycnn import backend
+from pycnn import _C, backend
 from pycnn.optimizers.schedules import LearningRateSchedule
 from pycnn.optimizers import schedules as schedules_module
 
@@ -95,6 +95,7 @@ class Optimizer:
     def build(self, variables):
         """Create the slot arrays of every variable not seen yet (in order)."""
         self._built = True
+        self._fused_state = None
         for variable in variables:
             if id(variable) not in self._slots:
                 self._slots[id(variable)] = (variable, self._new_slots(variable))
@@ -141,25 +142,62 @@ class Optimizer:
 
     def apply(self, grads, trainable_variables=None):
         """Apply ``grads`` to ``trainable_variables`` (in place); returns ``iterations``."""
-        grads = list(grads)
+        if not self._apply(grads, trainable_variables):
+            # Only reached on the fast path; the checker names the variable.
+            for g, v in zip(grads, self._fused_state[0]):
+                self._checked_gradient(g, v)
+        return self.iterations
+
+    def _apply(self, grads, trainable_variables=None):
+        """One step; False (nothing changed) when a gradient is not finite.
+
+        Fast path (no clipping, no None gradients): one ``_C.optimizer_step``
+        call checks every gradient (shape, finiteness) and then updates all
+        variables and slots; the per-variable argument lists are cached while
+        the variable list stays the same.
+        """
+        grads = grads if isinstance(grads, list) else list(grads)
         if trainable_variables is None:
             if not self._slots:
                 raise ValueError("When passing `grads` without `variables`, the optimizer "
                                  "must already be built on a list of variables.")
             trainable_variables = [v for v, _ in self._slots.values()]
-        trainable_variables = list(trainable_variables)
+        elif not isinstance(trainable_variables, list):
+            trainable_variables = list(trainable_variables)
         if len(grads) != len(trainable_variables):
             raise ValueError(
                 f"Optimizer {self.name!r}: got {len(grads)} gradients for "
                 f"{len(trainable_variables)} variables")
-        pairs = [(self._checked_gradient(g, v), v)
-                 for g, v in zip(grads, trainable_variables) if g is not None]
-        if not pairs:
-            return self.iterations
-        grads = self._clip_gradients([g for g, _ in pairs])
-        variables = [v for _, v in pairs]
-        self.build(variables)
+        clipping = bool(self.clipnorm or self.global_clipnorm or self.clipvalue)
+        if clipping or any(g is None for g in grads):
+            # Checked (raising) one by one, then clipped: the slow path.
+            pairs = [(self._checked_gradient(g, v), v)
+                     for g, v in zip(grads, trainable_variables) if g is not None]
+            if not pairs:
+                return True
+            grads = self._clip_gradients([g for g, _ in pairs])
+            trainable_variables = [v for _, v in pairs]
         lr = self._current_learning_rate()
+        if self._fused_kind is None:  # a subclass with its own per-variable _update
+            return self._apply_per_variable(grads, trainable_variables, lr)
+        state = self._fused_arguments(trainable_variables)
+        decay = 0.0 if self.weight_decay is None else float(np.float32(self.weight_decay) * lr)
+        try:
+            bad = _C.optimizer_step(self._fused_kind, state[1], grads, state[2],
+                                    self._fused_hyper(lr), self.iterations + 1, decay, state[3])
+        except (TypeError, ValueError):
+            # Re-check in Python for Keras-style messages naming the variable.
+            for g, v in zip(grads, trainable_variables):
+                self._checked_gradient(g, v)
+            raise
+        if bad >= 0:
+            return False
+        self.iterations += 1
+        return True
+
+    def _apply_per_variable(self, grads, variables, lr):
+        grads = [self._checked_gradient(g, v) for g, v in zip(grads, variables)]
+        self.build(variables)
         for grad, variable in zip(grads, variables):
             decay = 0.0
             if self.weight_decay is not None and self._uses_weight_decay(variable):
@@ -167,7 +205,32 @@ class Optimizer:
             slots = [s._value for s in self._slots[id(variable)][1].values()]
             self._update(variable._value, grad, slots, lr, decay)
         self.iterations += 1
-        return self.iterations
+        return True
+
+    def _fused_arguments(self, variables):
+        """(variables, param arrays, slot lists, decay mask) for optimizer_step,
+        rebuilt only when the variable list changes."""
+        state = getattr(self, "_fused_state", None)
+        if state is not None and state[0] == variables:
+            return state
+        self.build(variables)
+        params = [v._value for v in variables]
+        slot_lists = [[self._slots[id(v)][1][name]._value for v in variables]
+                      if name is not None else None for name in self._fused_slot_names()]
+        flags = [self._uses_weight_decay(v) for v in variables]
+        mask = None if all(flags) else flags
+        self._fused_state = (list(variables), params, slot_lists, mask)
+        return self._fused_state
+
+    # Subclasses: the optimizer_step kind, slot names in its order (None for
+    # an option that is off) and its hyperparameters (see csrc/optim/optim.hpp).
+    _fused_kind = None
+
+    def _fused_slot_names(self):
+        raise NotImplementedError
+
+    def _fused_hyper(self, lr):
+        raise NotImplementedError
 
     def _checked_gradient(self, grad, variable):
         """float32 C-contiguous gradient, or ValueError (nothing changed yet)."""

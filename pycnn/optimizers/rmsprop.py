@@ -30,6 +30,15 @@ class RMSprop(Optimizer):
             groups.append(("average_gradient",))
         return tuple(groups)
 
+    _fused_kind = 2
+
+    def _fused_slot_names(self):
+        return ("velocity", "momentum" if self.momentum > 0 else None,
+                "average_gradient" if self.centered else None)
+
+    def _fused_hyper(self, lr):
+        return [float(lr), self.rho, self.momentum, self.epsilon]
+
     def _update(self, param, grad, slots, lr, decay):
         slots = list(slots)
         velocity = slots.pop(0)

@@ -26,6 +26,14 @@ class SGD(Optimizer):
     def _slot_groups(self):
         return (("momentum",),) if self.momentum != 0 else ()
 
+    _fused_kind = 0
+
+    def _fused_slot_names(self):
+        return ("momentum" if self.momentum != 0 else None,)
+
+    def _fused_hyper(self, lr):
+        return [float(lr), float(self.momentum), 1.0 if self.nesterov else 0.0]
+
     def _update(self, param, grad, slots, lr, decay):
         momentum_buf = slots[0] if slots else None
         optim_ops.sgd_update(param, grad, momentum_buf, lr, self.momentum, self.nesterov, decay)

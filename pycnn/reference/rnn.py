@@ -47,9 +47,17 @@ def _zeros_state(x, units):
     return np.zeros((x.shape[0], units))
 
 
+def _step_mask(mask, x, t):
+    """(B,1) float: 1 where the sample takes step t, 0 where it is masked."""
+    if mask is None:
+        return np.ones((x.shape[0], 1))
+    return (np.asarray(mask)[:, t] != 0).astype(np.float64)[:, None]
+
+
 def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, act=TANH,
-                 act_param=0.0, gate_act=SIGMOID, gate_param=0.0):
-    """Returns (h_seq, c_seq, gates_pre, gates): (B,T,U), (B,T,U), (B,T,4U) x2."""
+                 act_param=0.0, gate_act=SIGMOID, gate_param=0.0, mask=None):
+    """Returns (h_seq, c_seq, gates_pre, gates): (B,T,U), (B,T,U), (B,T,4U) x2.
+    A masked step carries h and c over (Keras masking)."""
     x, kernel, rec = _f64(x), _f64(kernel), _f64(recurrent_kernel)
     batch, steps, _ = x.shape
     u = rec.shape[0]
@@ -65,15 +73,18 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, act=T
                                _act(z[:, 2 * u:3 * u], act, act_param),
                                _act(z[:, 3 * u:], gate_act, gate_param)], axis=1)
         i, f, g, o = np.split(gate, 4, axis=1)
-        c = f * c + i * g
-        h = o * _act(c, act, act_param)
+        m = _step_mask(mask, x, t)
+        c_new = f * c + i * g
+        h_new = o * _act(c_new, act, act_param)
+        c = m * c_new + (1.0 - m) * c
+        h = m * h_new + (1.0 - m) * h
         h_seq[:, t], c_seq[:, t], pre_seq[:, t], gate_seq[:, t] = h, c, z, gate
     return h_seq, c_seq, pre_seq, gate_seq
 
 
 def lstm_backward(x, kernel, recurrent_kernel, h0, c0, h_seq, c_seq, gates_pre, gates,
                   dh_seq=None, dh_last=None, dc_last=None, act=TANH, act_param=0.0,
-                  gate_act=SIGMOID, gate_param=0.0, need_dx=True, use_bias=True):
+                  gate_act=SIGMOID, gate_param=0.0, need_dx=True, use_bias=True, mask=None):
     """Returns (dx or None, dkernel, drecurrent_kernel, dbias or None, dh0, dc0)."""
     x, kernel, rec = _f64(x), _f64(kernel), _f64(recurrent_kernel)
     h_seq, c_seq, pre, gates = _f64(h_seq), _f64(c_seq), _f64(gates_pre), _f64(gates)
@@ -87,6 +98,7 @@ def lstm_backward(x, kernel, recurrent_kernel, h0, c0, h_seq, c_seq, gates_pre, 
     drec, db = np.zeros_like(rec), np.zeros(4 * u)
     for t in reversed(range(steps)):
         dh = dh_next + (0.0 if dh_seq is None else _f64(dh_seq)[:, t])
+        m = _step_mask(mask, x, t)
         i, f, g, o = np.split(gates[:, t], 4, axis=1)
         zi, zf, zg, zo = np.split(pre[:, t], 4, axis=1)
         c = c_seq[:, t]
@@ -94,12 +106,14 @@ def lstm_backward(x, kernel, recurrent_kernel, h0, c0, h_seq, c_seq, gates_pre, 
         h_prev = h_seq[:, t - 1] if t > 0 else h_init
         act_c = _act(c, act, act_param)
         dc = dc_next + dh * o * _act_derivative(c, act_c, act, act_param)
-        dz = np.concatenate([dc * g * _act_derivative(zi, i, gate_act, gate_param),
-                             dc * c_prev * _act_derivative(zf, f, gate_act, gate_param),
-                             dc * i * _act_derivative(zg, g, act, act_param),
-                             dh * act_c * _act_derivative(zo, o, gate_act, gate_param)], axis=1)
-        dc_next = dc * f
-        dh_next = dz @ rec.T
+        dz = m * np.concatenate([dc * g * _act_derivative(zi, i, gate_act, gate_param),
+                                 dc * c_prev * _act_derivative(zf, f, gate_act, gate_param),
+                                 dc * i * _act_derivative(zg, g, act, act_param),
+                                 dh * act_c * _act_derivative(zo, o, gate_act, gate_param)],
+                                axis=1)
+        # A masked step passes both gradients straight to the previous states.
+        dc_next = m * (dc * f) + (1.0 - m) * dc_next
+        dh_next = dz @ rec.T + (1.0 - m) * dh
         dk += x[:, t].T @ dz
         drec += h_prev.T @ dz
         db += dz.sum(axis=0)
@@ -108,8 +122,9 @@ def lstm_backward(x, kernel, recurrent_kernel, h0, c0, h_seq, c_seq, gates_pre, 
 
 
 def gru_forward(x, kernel, recurrent_kernel, bias=None, h0=None, reset_after=True, act=TANH,
-                act_param=0.0, gate_act=SIGMOID, gate_param=0.0):
+                act_param=0.0, gate_act=SIGMOID, gate_param=0.0, mask=None):
     """Returns (h_seq, gates_pre, gates, rec_h): (B,T,U), (B,T,3U) x2, (B,T,U).
+    A masked step carries h over.
     rec_h is h_prev U_h + b_hh (reset_after) or r * h_prev."""
     x, kernel, rec = _f64(x), _f64(kernel), _f64(recurrent_kernel)
     batch, steps, _ = x.shape
@@ -135,7 +150,8 @@ def gru_forward(x, kernel, recurrent_kernel, bias=None, h0=None, reset_after=Tru
             ph = xp[:, 2 * u:] + rec_h @ rec[:, 2 * u:]
         hh = _act(ph, act, act_param)
         z = zr[:, :u]
-        h = z * h + (1.0 - z) * hh
+        m = _step_mask(mask, x, t)
+        h = m * (z * h + (1.0 - z) * hh) + (1.0 - m) * h
         h_seq[:, t], rec_h_seq[:, t] = h, rec_h
         pre_seq[:, t] = np.concatenate([pzr, ph], axis=1)
         gate_seq[:, t] = np.concatenate([zr, hh], axis=1)
@@ -144,7 +160,7 @@ def gru_forward(x, kernel, recurrent_kernel, bias=None, h0=None, reset_after=Tru
 
 def gru_backward(x, kernel, recurrent_kernel, h0, h_seq, gates_pre, gates, rec_h,
                  dh_seq=None, dh_last=None, reset_after=True, act=TANH, act_param=0.0,
-                 gate_act=SIGMOID, gate_param=0.0, need_dx=True, use_bias=True):
+                 gate_act=SIGMOID, gate_param=0.0, need_dx=True, use_bias=True, mask=None):
     """Returns (dx or None, dkernel, drecurrent_kernel, dbias or None, dh0); dbias
     has the bias's shape ((2, 3U) with reset_after, else (3U,))."""
     x, kernel, rec = _f64(x), _f64(kernel), _f64(recurrent_kernel)
@@ -156,7 +172,9 @@ def gru_backward(x, kernel, recurrent_kernel, h0, h_seq, gates_pre, gates, rec_h
     dx, dk, drec = np.zeros_like(x), np.zeros_like(kernel), np.zeros_like(rec)
     db = np.zeros((2, 3 * u)) if reset_after else np.zeros(3 * u)
     for t in reversed(range(steps)):
-        dh = dh_next + (0.0 if dh_seq is None else _f64(dh_seq)[:, t])
+        dh_in = dh_next + (0.0 if dh_seq is None else _f64(dh_seq)[:, t])
+        m = _step_mask(mask, x, t)
+        dh = m * dh_in  # a masked step's gates get nothing; dh_in passes through
         z, r, hh = np.split(gates[:, t], 3, axis=1)
         pz, pr, ph = np.split(pre[:, t], 3, axis=1)
         h_prev = h_seq[:, t - 1] if t > 0 else h_init
@@ -167,7 +185,7 @@ def gru_backward(x, kernel, recurrent_kernel, h0, h_seq, gates_pre, gates, rec_h
             dr = dph * rec_h[:, t] * dr_gate
             d_in = np.concatenate([dz, dr, dph], axis=1)
             d_rec = np.concatenate([dz, dr, dph * r], axis=1)
-            dh_next = dh * z + d_rec @ rec.T
+            dh_next = dh * z + d_rec @ rec.T + (1.0 - m) * dh_in
             drec += h_prev.T @ d_rec
             db[0] += d_in.sum(axis=0)
             db[1] += d_rec.sum(axis=0)
@@ -175,7 +193,8 @@ def gru_backward(x, kernel, recurrent_kernel, h0, h_seq, gates_pre, gates, rec_h
             d_rh = dph @ rec[:, 2 * u:].T
             dr = d_rh * h_prev * dr_gate
             d_in = np.concatenate([dz, dr, dph], axis=1)
-            dh_next = dh * z + d_rh * r + d_in[:, :2 * u] @ rec[:, :2 * u].T
+            dh_next = (dh * z + d_rh * r + d_in[:, :2 * u] @ rec[:, :2 * u].T
+                       + (1.0 - m) * dh_in)
             drec[:, :2 * u] += h_prev.T @ d_in[:, :2 * u]
             drec[:, 2 * u:] += rec_h[:, t].T @ dph
             db += d_in.sum(axis=0)

@@ -1,0 +1,38 @@
+"""pycnn: a CPU neural-network engine with a Keras 3 compatible API.
+
+Hot kernels (GEMM, convolution, pooling, normalization, recurrent cells) are
+C++ with OpenMP threads and SIMD, bound with pybind11 as ``pycnn._C``.
+"""
+from pycnn import _C
+
+__version__ = "0.1.0"
+
+
+def set_num_threads(n):
+    """Set how many threads pycnn's kernels may use (like OMP_NUM_THREADS)."""
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
+    _C.set_num_threads(n)
+
+
+def get_num_threads():
+    """Threads pycnn's kernels may use."""
+    return _C.get_num_threads()
+
+
+def get_isa():
+    """The kernel path in use: 'avx512', 'avx2' or 'generic'."""
+    return _C.get_isa()
+
+
+def set_isa(name):
+    """Force a kernel path ('avx512', 'avx2', 'generic'); for tests and bench."""
+    _C.set_isa(str(name))
+
+
+from pycnn import activations, initializers, layers, losses, metrics, models  # noqa: E402
+from pycnn import callbacks, optimizers, utils  # noqa: E402
+from pycnn.backend import Variable, KerasTensor, clear_session  # noqa: E402
+from pycnn.layers import Input, InputLayer, Layer  # noqa: E402
+from pycnn.models import Model, Sequential  # noqa: E402

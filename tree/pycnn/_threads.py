@@ -1,0 +1,226 @@
+"""pycnn's default thread count: the container's CPU quota, not the host's cores.
+
+libgomp defaults to one thread per CPU in the affinity mask, but a container
+limited by a cgroup CPU quota (``docker --cpus=2`` on a 64-core host) then runs
+64 threads on 2 CPUs' worth of time: the kernels' barriers stall whenever the
+kernel throttles a thread. When the user gives neither OMP_NUM_THREADS nor
+pycnn.set_num_threads, pycnn uses ``min(floor(quota), affinity CPUs)``.
+
+The value reaches libgomp through OMP_NUM_THREADS, set only while ``pycnn._C``
+(and so libgomp) loads: that is the one setting every thread, present and
+future, inherits. The variable is removed again afterwards so that child
+processes and other libraries see the environment the user gave.
+"""
+import contextlib
+import math
+import os
+import threading
+
+_CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _cgroup_paths(proc_cgroup):
+    """{controller or '' (v2): path relative to the hierarchy root}."""
+    text = _read(proc_cgroup) or ""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if controllers == "":
+            out[""] = path
+        for c in controllers.split(","):
+            out[c] = path
+    return out
+
+
+def _walk_up(base, rel):
+    """Directories from the process's own cgroup up to the hierarchy root:
+    a parent's quota limits its children too."""
+    rel = rel.strip("/")
+    dirs = []
+    while True:
+        d = os.path.join(base, rel) if rel else base
+        if os.path.isdir(d):
+            dirs.append(d)
+        if not rel:
+            return dirs
+        rel = os.path.dirname(rel)
+
+
+def _v2_quota(root, rel):
+    limits = []
+    for d in _walk_up(root, rel):
+        text = _read(os.path.join(d, "cpu.max"))
+        if not text:
+            continue
+        fields = text.split()
+        if len(fields) >= 2 and fields[0] != "max":
+            try:
+                quota, period = int(fields[0]), int(fields[1])
+            except ValueError:
+                continue
+            if quota > 0 and period > 0:
+                limits.append(quota / period)
+    return min(limits) if limits else None
+
+
+def _v1_quota(root, rel):
+    limits = []
+    for sub in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
+        base = os.path.join(root, sub)
+        if not os.path.isdir(base):
+            continue
+        for d in _walk_up(base, rel):
+            q = _read(os.path.join(d, "cpu.cfs_quota_us"))
+            p = _read(os.path.join(d, "cpu.cfs_period_us"))
+            try:
+                quota, period = int(q), int(p)
+            except (TypeError, ValueError):
+                continue
+            if quota > 0 and period > 0:
+                limits.append(quota / period)
+        if limits:
+            break
+    return min(limits) if limits else None
+
+
+def cgroup_cpu_quota(root=_CGROUP_ROOT, proc_cgroup="/proc/self/cgroup"):
+    """CPUs' worth of time the cgroup allows (e.g. 1.5), or None if unlimited."""
+    paths = _cgroup_paths(proc_cgroup)
+    if os.path.exists(os.path.join(root, "cgroup.controllers")):   # v2 unified
+        return _v2_quota(root, paths.get("", "/"))
+    return _v1_quota(root, paths.get("cpu", "/"))
+
+
+def affinity_cpus():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def default_num_threads(root=_CGROUP_ROOT, proc_cgroup="/proc/self/cgroup"):
+    """min(floor(cgroup quota), CPUs in the affinity mask), at least 1.
+
+    floor, not ceil: with a 1.5-CPU quota, 2 threads get throttled mid-kernel
+    and every barrier waits for the throttled one.
+    """
+    n = affinity_cpus()
+    quota = cgroup_cpu_quota(root, proc_cgroup)
+    if quota is not None:
+        n = min(n, max(1, math.floor(quota)))
+    return n
+
+
+@contextlib.contextmanager
+def default_threads_env():
+    """Around the first import of pycnn._C: OMP_NUM_THREADS = the default,
+    unless the user set it."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        yield None
+        return
+    n = default_num_threads()
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    try:
+        yield n
+    finally:
+        os.environ.pop("OMP_NUM_THREADS", None)
+
+
+def apply_default(_C, n):
+    """If libgomp was loaded earlier by another library it did not read our
+    OMP_NUM_THREADS; set the default for the importing thread instead."""
+    if n is not None and _C.get_num_threads() != n:
+        _C.set_num_threads(n)
+
+
+class ModelLock:
+    """Many readers (predict, evaluate) or one writer (a train step).
+
+    Predictions may run together from several threads; a train step waits for
+    them and blocks new ones until its weight update is done, so no forward
+    pass ever reads half-updated weights. Writers take precedence over new
+    readers (a stream of predicts cannot starve fit). Both sides are
+    re-entrant in their own thread (a callback inside a step may predict).
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writer = None
+        self._writer_depth = 0
+        self._writers_waiting = 0
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def read(self):
+        me = threading.get_ident()
+        held = getattr(self._local, "reads", 0)
+        if self._writer == me or held:
+            self._local.reads = held + 1        # already inside: re-enter
+            try:
+                yield
+            finally:
+                self._local.reads -= 1
+            return
+        with self._cond:
+            while self._writer is not None or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        self._local.reads = 1
+        try:
+            yield
+        finally:
+            self._local.reads = 0
+            with self._cond:
+                self._readers -= 1
+                if self._readers == 0:
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def write(self):
+        me = threading.get_ident()
+        if getattr(self._local, "reads", 0) and self._writer != me:
+            raise RuntimeError("a model cannot be trained from inside its own predict "
+                               "(the thread holds the model's read lock)")
+        with self._cond:
+            if self._writer != me:
+                self._writers_waiting += 1
+                try:
+                    while self._writer is not None or self._readers:
+                        self._cond.wait()
+                finally:
+                    self._writers_waiting -= 1
+                self._writer = me
+            self._writer_depth += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer_depth -= 1
+                if self._writer_depth == 0:
+                    self._writer = None
+                    self._cond.notify_all()
+
+
+_lock_guard = threading.Lock()
+
+
+def model_lock(model):
+    """The model's ModelLock, created on first use (models built by
+    deserialization or subclasses skipping __init__ get one too)."""
+    lock = model.__dict__.get("_model_lock")
+    if lock is None:
+        with _lock_guard:
+            lock = model.__dict__.setdefault("_model_lock", ModelLock())
+    return lock

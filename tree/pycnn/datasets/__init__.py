@@ -1,0 +1,4 @@
+"""Small datasets that ship inside the package (no download)."""
+from pycnn.datasets import digits
+
+__all__ = ["digits"]

@@ -1,0 +1,15 @@
+"""GEMM with fused bias + activation epilogue."""
+import numpy as np
+
+from pycnn import _C
+
+
+def f32(x):
+    """float32, C-contiguous view or copy (what every kernel takes)."""
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def gemm(a, b, trans_a=False, trans_b=False, bias=None, act=0, act_param=0.0):
+    """op(a) @ op(b) (+ bias, then activation code ``act``)."""
+    return _C.gemm(f32(a), f32(b), bool(trans_a), bool(trans_b),
+                   None if bias is None else f32(bias), int(act), float(act_param))
