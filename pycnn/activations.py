@@ -11,6 +11,8 @@ Layers fuse ``.code`` into GEMM/conv epilogues when they can; with
 ``backward`` (closed-form derivatives for this module's functions, central
 differences for a user's own elementwise callable).
 """
+import math
+
 import numpy as np
 
 from pycnn.ops import act as _ops
@@ -61,6 +63,10 @@ def _relu_general(x, negative_slope, max_value, threshold):
         below = x < threshold
         y = y + np.float32(negative_slope) * np.where(below, x - threshold, 0.0)
         d = d + np.float32(negative_slope) * below
+    if threshold == 0 or negative_slope != 0:
+        # Keras keeps NaN here (relu/clip/leaky terms propagate it); only
+        # its `x * (x > threshold)` form with no slope maps NaN to 0.
+        y = np.where(np.isnan(x), x, y)
     return y.astype(np.float32), d.astype(np.float32)
 
 
@@ -143,12 +149,15 @@ def _on_last_axis(fn, x, axis):
     x = np.asarray(x, np.float32)
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     axes = tuple(a % x.ndim for a in axes)
-    if axes == tuple(range(x.ndim - len(axes), x.ndim)):
-        flat = x.reshape(x.shape[:x.ndim - len(axes)] + (-1,))
+    # Explicit sizes, not -1: numpy cannot infer -1 when the batch is empty.
+    lead = x.ndim - len(axes)
+    if axes == tuple(range(lead, x.ndim)):
+        flat = x.reshape(x.shape[:lead] + (math.prod(x.shape[lead:]),))
         return fn(flat).reshape(x.shape)
     rest = [a for a in range(x.ndim) if a not in axes]
     moved = np.transpose(x, rest + list(axes))
-    out = fn(moved.reshape(moved.shape[:len(rest)] + (-1,))).reshape(moved.shape)
+    out = fn(moved.reshape(moved.shape[:lead] + (math.prod(moved.shape[lead:]),)))
+    out = out.reshape(moved.shape)
     return np.ascontiguousarray(np.transpose(out, np.argsort(rest + list(axes))))
 
 

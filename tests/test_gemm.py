@@ -82,11 +82,12 @@ def test_gemm_empty_k_gives_activated_bias(isa, rng):
 
 
 def test_gemm_relu_of_nan_and_signed_zero_match_scalar_rule(isa):
-    # relu(x) = x > 0 ? x : 0 in every path (SIMD registers and scalar tiles).
+    # relu(x) = x <= 0 ? 0 : x in every path (SIMD registers and scalar tiles):
+    # NaN stays NaN as in Keras/JAX (maximum(x, 0)), -0 becomes +0.
     a = np.array([[np.nan], [-0.0], [2.0]], np.float32)
     b = np.ones((1, 40), np.float32)
     out = gemm(a, b, act=1)
-    assert np.all(out[0] == 0) and np.all(out[2] == 2)
+    assert np.all(np.isnan(out[0])) and np.all(out[2] == 2)
     assert not np.any(np.signbit(out[1]))
 
 

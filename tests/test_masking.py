@@ -284,6 +284,9 @@ GRU_BACK_LAST = np.array([[ 0.05510547, -0.35666743],
                           [ 0.2220231 , -0.19454023],
                           [ 0.19554898, -0.28618324]], np.float32)
 DENSE_BIAS = np.array([0.1, -0.2], np.float32)
+LSTM_SEQ_POOL = np.array([[ 0.09700396, -0.24991024],
+                          [ 0.13394833, -0.2760065 ],
+                          [ 0.14651084, -0.23210314]], np.float32)
 
 
 def _text_layers(rnn):
@@ -346,3 +349,35 @@ def test_layer_mask_shape_error():
     lstm.build((None, 3, 4))
     with pytest.raises(ValueError, match="mask"):
         lstm.forward(np.zeros((2, 3, 4), np.float32), mask=np.ones((2, 4), bool))
+
+
+# ----- masks through models (Sequential and functional) ---------------------
+def _text_model(kind, rnn, pool=False):
+    from pycnn import Input, Model, Sequential
+    from pycnn.layers import GlobalAveragePooling1D
+    emb, rnn, dense = _text_layers(rnn)
+    if kind == "sequential":
+        layers = [Input((5,), dtype="int64"), emb, rnn]
+        layers += [GlobalAveragePooling1D()] if pool else []
+        return Sequential(layers + [dense])
+    inp = Input((5,), dtype="int64")
+    x = rnn(emb(inp))
+    if pool:
+        x = GlobalAveragePooling1D()(x)
+    return Model(inp, dense(x))
+
+
+@pytest.mark.parametrize("kind", ["sequential", "functional"])
+@pytest.mark.parametrize("make, pool, want", [
+    (lambda: LSTM(3), False, LSTM_LAST),
+    (lambda: LSTM(3, return_sequences=True, go_backwards=True), False, LSTM_BACK_SEQ),
+    (lambda: GRU(3, go_backwards=True), False, GRU_BACK_LAST),
+    (lambda: LSTM(3, return_sequences=True), True, LSTM_SEQ_POOL),
+])
+def test_models_pass_masks_as_keras(kind, make, pool, want):
+    model = _text_model(kind, make(), pool)
+    assert_close(model.predict(INDICES, verbose=0), want, rtol=1e-5, atol=1e-6)
+    # Backward: index 0 only ever sits at masked steps, so its row gets nothing.
+    y, cache = model.forward(INDICES, training=True)
+    _, grads = model.backward(cache, np.ones_like(y))
+    assert not grads[0][0].any() and grads[0][1:].any()

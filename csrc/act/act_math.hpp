@@ -19,7 +19,8 @@ constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 static inline float sigmoid(float x) { return vmath::sigmoid(x); }
 static inline float softplus(float x) { return vmath::softplus(x); }
 
-static inline float relu(float x, float) { return x > 0.0f ? x : 0.0f; }
+// NaN stays NaN (as Keras/JAX's maximum); -0 becomes +0.
+static inline float relu(float x, float) { return x <= 0.0f ? 0.0f : x; }
 static inline float sigmoid_(float x, float) { return vmath::sigmoid(x); }
 static inline float tanh_(float x, float) { return vmath::tanh(x); }
 static inline float elu(float x, float) { return x > 0.0f ? x : vmath::expm1(x); }

@@ -48,9 +48,10 @@ ConvGeometry conv_geometry(const std::string& op, const FArray& x, const FArray&
   g.dilation_w = dilation[1];
   g.pad_top = pads[0];
   g.pad_left = pads[2];
-  const int64_t span_h = (g.kernel_h - 1) * g.dilation_h + 1;
-  const int64_t span_w = (g.kernel_w - 1) * g.dilation_w + 1;
-  const int64_t padded_h = g.in_h + pads[0] + pads[1], padded_w = g.in_w + pads[2] + pads[3];
+  const int64_t span_h = mul_or_fail(op, g.kernel_h - 1, g.dilation_h) + 1;
+  const int64_t span_w = mul_or_fail(op, g.kernel_w - 1, g.dilation_w) + 1;
+  const int64_t padded_h = add_or_fail(op, add_or_fail(op, g.in_h, pads[0]), pads[1]);
+  const int64_t padded_w = add_or_fail(op, add_or_fail(op, g.in_w, pads[2]), pads[3]);
   if (padded_h < span_h || padded_w < span_w)
     fail(op, "kernel " + shape_str(kernel) + " (dilated) is larger than the padded input " +
                  shape_str(x));
@@ -145,8 +146,12 @@ ConvGeometry conv_transpose_geometry(const std::string& op, const FArray& x,
   g.dilation_w = dilation[1];
   g.pad_top = crops[0];
   g.pad_left = crops[2];
-  g.in_h = (g.out_h - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1 - crops[0] - crops[1];
-  g.in_w = (g.out_w - 1) * g.stride_w + (g.kernel_w - 1) * g.dilation_w + 1 - crops[2] - crops[3];
+  // Full (uncropped) transposed-conv size, in overflow-checked arithmetic.
+  auto full = [&](int64_t out, int64_t stride, int64_t k, int64_t dil) {
+    return add_or_fail(op, mul_or_fail(op, out - 1, stride), mul_or_fail(op, k - 1, dil)) + 1;
+  };
+  g.in_h = full(g.out_h, g.stride_h, g.kernel_h, g.dilation_h) - crops[0] - crops[1];
+  g.in_w = full(g.out_w, g.stride_w, g.kernel_w, g.dilation_w) - crops[2] - crops[3];
   if (g.in_h < 1 || g.in_w < 1) fail(op, "crops leave an empty output for x " + shape_str(x));
   return g;
 }

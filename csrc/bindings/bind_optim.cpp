@@ -181,11 +181,9 @@ int64_t fused_step(int kind, const py::list& params, const py::list& grads,
     h[0] = h[0] * std::sqrt(1.0f - b2_power) / (1.0f - b1_power);
   }
   py::gil_scoped_release nogil;
-  for (size_t i = 0; i < count; ++i) {
-    bool finite = true;
-    PYCNN_DISPATCH(all_finite, g[i], sizes[i], &finite);
-    if (!finite) return static_cast<int64_t>(i);
-  }
+  int64_t bad = -1;
+  PYCNN_DISPATCH(first_nonfinite, g.data(), sizes.data(), static_cast<int64_t>(count), &bad);
+  if (bad >= 0) return bad;
   PYCNN_DISPATCH(fused_update, okind, p.data(), g.data(), slot_tables, sizes.data(),
                  decays.data(), static_cast<int64_t>(count), h);
   return -1;

@@ -36,7 +36,8 @@ PoolGeometry pool_geometry(const std::string& op, Shape4 x_shape, Pair pool, Pai
   g.stride_w = strides[1];
   g.pad_top = pads[0];
   g.pad_left = pads[2];
-  const int64_t padded_h = g.in_h + pads[0] + pads[1], padded_w = g.in_w + pads[2] + pads[3];
+  const int64_t padded_h = add_or_fail(op, add_or_fail(op, g.in_h, pads[0]), pads[1]);
+  const int64_t padded_w = add_or_fail(op, add_or_fail(op, g.in_w, pads[2]), pads[3]);
   if (padded_h < g.pool_h || padded_w < g.pool_w || g.in_h == 0 || g.in_w == 0)
     fail(op, "pool size (" + std::to_string(g.pool_h) + ", " + std::to_string(g.pool_w) +
                  ") is larger than the padded input");
@@ -75,10 +76,11 @@ py::tuple max_pool2d_forward(const FArray& x, Pair pool, Pair strides, Pads pads
 
 FArray max_pool2d_backward(const FArray& dy, const I32Array& argmax, Shape4 x_shape,
                            std::optional<Pair> pool, std::optional<Pair> strides,
-                           std::optional<Pads> pads) {
+                           std::optional<Pads> pads, std::optional<FArray> relu_y) {
   const std::string op = "max_pool2d_backward";
   check_ndim(op, "dy", dy, 4);
   check_same_shape(op, "dy", dy, "argmax", argmax);
+  if (relu_y) check_same_shape(op, "relu_y", *relu_y, "dy", dy);
   for (int64_t d : x_shape)
     if (d < 0) fail(op, "negative input dimension");
   if (dy.shape(0) != x_shape[0] || dy.shape(3) != x_shape[3])
@@ -100,14 +102,18 @@ FArray max_pool2d_backward(const FArray& dy, const I32Array& argmax, Shape4 x_sh
   // Indices come from Python: check them before the kernel scatters with them.
   const int32_t* pa = argmax.data();
   const int64_t limit = g.in_h * g.in_w;
-  for (py::ssize_t i = 0; i < argmax.size(); ++i)
-    if (pa[i] < 0 || pa[i] >= limit) fail(op, "argmax index out of range for x_shape");
+  // One branch-free pass (vectorises); size() recomputes the shape product, so hoist it.
+  const py::ssize_t count = argmax.size();
+  int out_of_range = 0;
+  for (py::ssize_t i = 0; i < count; ++i) out_of_range |= (pa[i] < 0) | (pa[i] >= limit);
+  if (out_of_range) fail(op, "argmax index out of range for x_shape");
   FArray dx = new_array({g.batch, g.in_h, g.in_w, g.channels});
   const float* pdy = dy.data();
   float* pdx = dx.mutable_data();
+  const float* pry = relu_y ? relu_y->data() : nullptr;
   {
     py::gil_scoped_release nogil;
-    PYCNN_DISPATCH(max_pool2d_backward, g, pdy, pa, pdx);
+    PYCNN_DISPATCH(max_pool2d_backward, g, pdy, pa, pry, pdx);
   }
   return dx;
 }
@@ -185,9 +191,10 @@ void bind_pool(py::module_& m) {
         "(y, argmax): window max and the int32 spatial index iy * W + ix of its first max.");
   m.def("max_pool2d_backward", &max_pool2d_backward, py::arg("dy"), py::arg("argmax"),
         py::arg("x_shape"), py::arg("pool") = py::none(), py::arg("strides") = py::none(),
-        py::arg("pads") = py::none(),
+        py::arg("pads") = py::none(), py::arg("relu_y") = py::none(),
         "dx with dy routed to each window's argmax; pool/strides/pads (optional) let the "
-        "kernel run a parallel gather.");
+        "kernel run a parallel gather. relu_y: the pool's output when a ReLU feeds the "
+        "pool; dy is gated by relu_y > 0 (dx is then the gradient before the ReLU).");
   m.def("avg_pool2d_forward", &avg_pool2d_forward, py::arg("x"), py::arg("pool"),
         py::arg("strides"), py::arg("pads"),
         "Window mean over in-bounds values only (TensorFlow 'same').");

@@ -60,6 +60,20 @@ inline void check_same_shape(const std::string& op, const char* na, const py::ar
                  shape_str(b));
 }
 
+// Size arithmetic on user-given geometry (pads, dilation, strides) must not
+// overflow int64: these fail with a clear message instead (UBSan-clean).
+inline int64_t add_or_fail(const std::string& op, int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) fail(op, "sizes overflow int64 (pads/dilation too large)");
+  return r;
+}
+
+inline int64_t mul_or_fail(const std::string& op, int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r)) fail(op, "sizes overflow int64 (pads/dilation too large)");
+  return r;
+}
+
 inline const float* cptr(const FArray& a) { return a.data(); }
 
 inline float* mptr(FArray& a, const std::string& op = "kernel") {

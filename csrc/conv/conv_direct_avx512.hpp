@@ -188,7 +188,8 @@ static inline void forward_tile(const ForwardArgs& a, int64_t ox0) {
     for (int v = 0; v < NV; ++v) {
       if (mask[v] == 0) continue;
       __m512 o = _mm512_add_ps(acc[r][v], bias[v]);
-      if (a.relu) o = _mm512_max_ps(o, zero);
+      // Keep NaN (not-less-or-equal is true for NaN), zero the rest <= 0.
+      if (a.relu) o = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(o, zero, _CMP_NLE_UQ), o);
       _mm512_mask_storeu_ps(out + v * kLanes, mask[v], o);
     }
   }

@@ -23,7 +23,9 @@ static inline __m256 store_transform(__m256 acc, const float* c, const TileStore
   if (out.beta != 0.0f) v = _mm256_fmadd_ps(_mm256_set1_ps(out.beta), _mm256_loadu_ps(c), v);
   if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
   if (out.act == RegisterAct::relu) {
-    v = _mm256_max_ps(v, _mm256_setzero_ps());
+    // Not max_ps(v, 0), which gives 0 for NaN: keep v where !(v <= 0), so
+    // relu(NaN) = NaN as in Keras/JAX (same as the scalar `v <= 0 ? 0 : v`).
+    v = _mm256_and_ps(v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NLE_UQ));
   } else if (out.act == RegisterAct::leaky_relu) {
     __m256 positive = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ);
     v = _mm256_blendv_ps(_mm256_mul_ps(v, _mm256_set1_ps(out.slope)), v, positive);

@@ -28,8 +28,9 @@ static inline __m512 store_transform(__m512 acc, const float* c, const TileStore
   if (out.beta != 0.0f) v = _mm512_fmadd_ps(_mm512_set1_ps(out.beta), _mm512_loadu_ps(c), v);
   if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias));
   if (out.act == RegisterAct::relu) {
-    // Masked move, not max_ps: same result as the scalar `x > 0 ? x : 0`, NaN included.
-    v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
+    // Keep v where !(v <= 0): positives and NaN (relu(NaN) = NaN, as Keras/JAX);
+    // same result as the scalar `v <= 0 ? 0 : v`, -0 included.
+    v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NLE_UQ), v);
   } else if (out.act == RegisterAct::leaky_relu) {
     __mmask16 positive = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
     v = _mm512_mask_blend_ps(positive, _mm512_mul_ps(v, _mm512_set1_ps(out.slope)), v);

@@ -36,7 +36,7 @@ static inline void micro_kernel(int64_t kc, const float* __restrict ap,
       float v = out.alpha * acc[r][j];
       if (out.beta != 0.0f) v += out.beta * cr[j];
       if (out.bias) v += out.bias[j];
-      if (out.act == RegisterAct::relu) v = v > 0.0f ? v : 0.0f;
+      if (out.act == RegisterAct::relu) v = v <= 0.0f ? 0.0f : v;  // NaN stays NaN
       else if (out.act == RegisterAct::leaky_relu) v = v > 0.0f ? v : out.slope * v;
       cr[j] = v;
     }

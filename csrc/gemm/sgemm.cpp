@@ -233,7 +233,10 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
     scale_and_finish(pr);
     return;
   }
-  int threads = num_threads > 0 ? num_threads : threads_for_work(2.0 * m * n * k);
+  // An explicit count is still capped by max_threads(), so the post-fork
+  // single-thread clamp and threadpoolctl limits hold for every caller.
+  int threads = num_threads > 0 ? std::min(num_threads, max_threads())
+                                : threads_for_work(2.0 * m * n * k);
   if (in_parallel_region()) threads = 1;
   if (m == 1 && !trans_b) {
     multiply_single_row(pr, threads);

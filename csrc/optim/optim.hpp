@@ -34,7 +34,10 @@ constexpr int kMaxOptimizerSlots = 3;
   void adagrad_update(float* param, const float* grad, float* accumulator, int64_t n,         \
                       float lr, float epsilon, float decay);                                  \
   /* True when every grad[i] is finite (checked before a fused step writes). */               \
-  void all_finite(const float* grad, int64_t n, bool* finite);                                              \
+  void all_finite(const float* grad, int64_t n, bool* finite);                                \
+  /* Index of the first of `count` gradients holding NaN/Inf, or -1. */                      \
+  void first_nonfinite(const float* const* grads, const int64_t* sizes, int64_t count,       \
+                       int64_t* index);                                                       \
   /* One step over `count` variables (multi-tensor): slots[k][i] is slot k of variable i  */  \
   /* (nullptr for an unused option), decays[i] its weight decay (0: none). hyper holds the */ \
   /* optimizer's scalars in the order of ::pycnn::OptimizerKind (see bind_optim.cpp).      */ \

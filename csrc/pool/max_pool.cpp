@@ -43,10 +43,17 @@ void max_pool2d_forward(const PoolGeometry& g, const float* x, float* y, int32_t
   }
 }
 
+// dy * (relu_y > 0): the gradient a ReLU in front of the pool lets through
+// (relu_y is the pool's output; see max_pool2d_backward in pool.hpp).
+static inline float relu_gate(const float* relu_y, int64_t i) {
+  return relu_y[i] > 0.0f ? 1.0f : 0.0f;
+}
+
 // dx[argmax] += dy per sample in window order; samples in parallel. Used
 // when the caller gives no window geometry (pool_h == 0).
 static void max_pool2d_backward_scatter(const PoolGeometry& g, const float* dy,
-                                        const int32_t* argmax, float* dx) {
+                                        const int32_t* argmax, const float* relu_y,
+                                        float* dx) {
   const int64_t c_count = g.channels;
   const int64_t in_floats = g.in_h * g.in_w * c_count;
   const int64_t out_floats = g.out_h * g.out_w * c_count;
@@ -57,17 +64,81 @@ static void max_pool2d_backward_scatter(const PoolGeometry& g, const float* dy,
     std::memset(dxs, 0, sizeof(float) * in_floats);
     const float* dys = dy + n * out_floats;
     const int32_t* am = argmax + n * out_floats;
+    const float* ys = relu_y ? relu_y + n * out_floats : nullptr;
     for (int64_t p = 0; p < g.out_h * g.out_w; ++p)
-      for (int64_t c = 0; c < c_count; ++c)
-        dxs[am[p * c_count + c] * c_count + c] += dys[p * c_count + c];
+      for (int64_t c = 0; c < c_count; ++c) {
+        const int64_t o = p * c_count + c;
+        dxs[am[o] * c_count + c] += ys ? dys[o] * relu_gate(ys, o) : dys[o];
+      }
+  }
+}
+
+// Adds, to out[0..C), the dy of window `o` at the channels whose argmax is
+// `pos` (gated by relu_y when given).
+static inline void add_window(float* __restrict out, const float* __restrict d,
+                              const int32_t* __restrict a, const float* __restrict ys,
+                              int32_t pos, int64_t c_count) {
+  if (ys) {
+#pragma omp simd
+    for (int64_t c = 0; c < c_count; ++c)
+      out[c] += a[c] == pos ? d[c] * (ys[c] > 0.0f ? 1.0f : 0.0f) : 0.0f;
+  } else {
+#pragma omp simd
+    for (int64_t c = 0; c < c_count; ++c) out[c] += a[c] == pos ? d[c] : 0.0f;
+  }
+}
+
+// Windows that tile the image (stride == pool, the usual 2x2/2): every dx
+// pixel lies in at most one window, so dx is one select per element, written
+// window by window along each row (no per-pixel window search, no sums).
+static void max_pool2d_backward_tiled(const PoolGeometry& g, const float* dy,
+                                      const int32_t* argmax, const float* relu_y, float* dx) {
+  const int64_t c_count = g.channels;
+  const int64_t rows = g.batch * g.in_h;
+  const int64_t out_floats = g.out_h * g.out_w * c_count;
+  const int nt = threads_for_work(4.0 * g.batch * (g.in_h * g.in_w * c_count + out_floats));
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t row = 0; row < rows; ++row) {
+    const int64_t n = row / g.in_h, iy = row % g.in_h;
+    float* __restrict out = dx + row * g.in_w * c_count;
+    const int64_t oy = (iy + g.pad_top) / g.stride_h;
+    int64_t ix = 0;
+    if (oy < g.out_h) {
+      const int64_t o_row = n * out_floats + oy * g.out_w * c_count;
+      for (int64_t ox = 0; ox < g.out_w; ++ox) {
+        const poolwin::Range rx = poolwin::window(ox, g.stride_w, g.pad_left, g.pool_w, g.in_w);
+        const float* __restrict d = dy + o_row + ox * c_count;
+        const int32_t* __restrict a = argmax + o_row + ox * c_count;
+        const float* __restrict ys = relu_y ? relu_y + o_row + ox * c_count : nullptr;
+        for (; ix < rx.end; ++ix) {
+          float* __restrict o = out + ix * c_count;
+          const int32_t pos = static_cast<int32_t>(iy * g.in_w + ix);
+          // 0.0f + (...) as the gather's sum from zero (turns -0 into +0 alike).
+          if (ys) {
+#pragma omp simd
+            for (int64_t c = 0; c < c_count; ++c)
+              o[c] = 0.0f + (a[c] == pos ? d[c] * (ys[c] > 0.0f ? 1.0f : 0.0f) : 0.0f);
+          } else {
+#pragma omp simd
+            for (int64_t c = 0; c < c_count; ++c) o[c] = 0.0f + (a[c] == pos ? d[c] : 0.0f);
+          }
+        }
+      }
+    }
+    // Pixels past the last window ('valid' remainder) or rows below it.
+    for (int64_t c = ix * c_count; c < g.in_w * c_count; ++c) out[c] = 0.0f;
   }
 }
 
 void max_pool2d_backward(const PoolGeometry& g, const float* dy, const int32_t* argmax,
-                         float* dx) {
+                         const float* relu_y, float* dx) {
   const int64_t c_count = g.channels;
   if (g.pool_h < 1 || g.pool_w < 1) {  // window geometry unknown: scatter
-    max_pool2d_backward_scatter(g, dy, argmax, dx);
+    max_pool2d_backward_scatter(g, dy, argmax, relu_y, dx);
+    return;
+  }
+  if (g.stride_h == g.pool_h && g.stride_w == g.pool_w) {
+    max_pool2d_backward_tiled(g, dy, argmax, relu_y, dx);
     return;
   }
   const int64_t rows = g.batch * g.in_h;
@@ -77,26 +148,29 @@ void max_pool2d_backward(const PoolGeometry& g, const float* dy, const int32_t* 
   // holding it in increasing window order, the dy of those whose argmax it
   // is. Rows of dx are independent (parallel, no races) and every sum runs
   // in the order of the serial scatter, so results are bit-identical to it.
+  // Every dx element is written exactly once (no separate zero fill).
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t n = row / g.in_h, iy = row % g.in_h;
     const float* dys = dy + n * out_floats;
     const int32_t* ams = argmax + n * out_floats;
+    const float* yss = relu_y ? relu_y + n * out_floats : nullptr;
     const poolwin::Range oys =
         poolwin::windows_holding(iy, g.stride_h, g.pad_top, g.pool_h, g.out_h);
+    // Windows [ox_lo, ox_hi) along x holding ix, advanced incrementally
+    // (both only grow with ix; no division per pixel).
+    int64_t ox_lo = 0, ox_hi = 0;
     for (int64_t ix = 0; ix < g.in_w; ++ix) {
-      const poolwin::Range oxs =
-          poolwin::windows_holding(ix, g.stride_w, g.pad_left, g.pool_w, g.out_w);
+      while (ox_lo < g.out_w && ox_lo * g.stride_w - g.pad_left + g.pool_w <= ix) ++ox_lo;
+      while (ox_hi < g.out_w && ox_hi * g.stride_w - g.pad_left <= ix) ++ox_hi;
       float* __restrict out = dx + (row * g.in_w + ix) * c_count;
       const int32_t pos = static_cast<int32_t>(iy * g.in_w + ix);
 #pragma omp simd
       for (int64_t c = 0; c < c_count; ++c) out[c] = 0.0f;
       for (int64_t oy = oys.begin; oy < oys.end; ++oy)
-        for (int64_t ox = oxs.begin; ox < oxs.end; ++ox) {
-          const float* __restrict d = dys + (oy * g.out_w + ox) * c_count;
-          const int32_t* __restrict a = ams + (oy * g.out_w + ox) * c_count;
-#pragma omp simd
-          for (int64_t c = 0; c < c_count; ++c) out[c] += a[c] == pos ? d[c] : 0.0f;
+        for (int64_t ox = ox_lo; ox < ox_hi; ++ox) {
+          const int64_t o = (oy * g.out_w + ox) * c_count;
+          add_window(out, dys + o, ams + o, yss ? yss + o : nullptr, pos, c_count);
         }
     }
   }

@@ -25,9 +25,12 @@ struct PoolGeometry {
   void max_pool2d_forward(const ::pycnn::PoolGeometry& g, const float* x, float* y,        \
                           int32_t* argmax);                                                \
   /* dx[argmax] += dy in window order; dx is fully overwritten. With the window geometry    \
-     (pool_h > 0) a parallel gather over rows of dx, else a scatter per sample. */           \
+     (pool_h > 0) a parallel gather over rows of dx, else a scatter per sample. relu_y      \
+     (nullable, shaped like dy) is the pool's output when a ReLU feeds the pool: dy is then \
+     gated by relu_y > 0, so dx is the gradient before the ReLU (relu_y = the ReLU output   \
+     at the argmax, and ReLU's derivative there is relu_y > 0). */                          \
   void max_pool2d_backward(const ::pycnn::PoolGeometry& g, const float* dy,                \
-                           const int32_t* argmax, float* dx);                              \
+                           const int32_t* argmax, const float* relu_y, float* dx);         \
   void avg_pool2d_forward(const ::pycnn::PoolGeometry& g, const float* x, float* y);       \
   /* dx = sum over the windows holding each pixel of dy / window count (a gather). */       \
   void avg_pool2d_backward(const ::pycnn::PoolGeometry& g, const float* dy, float* dx);

@@ -16,6 +16,8 @@ def _f32(x):
 class Activation(Layer):
     """Applies ``activation`` elementwise (softmax: over the last axis)."""
 
+    supports_masking = True  # Keras: passes the mask on unchanged
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -27,7 +29,7 @@ class Activation(Layer):
 
     def backward(self, cache, dy):
         x, y = cache
-        return self.activation.backward(x, y, _f32(dy)), []
+        return self.activation.backward(x, y, self._check_dy(dy, y.shape)), []
 
     def get_config(self):
         cfg = super().get_config()
@@ -38,6 +40,8 @@ class Activation(Layer):
 class ReLU(Layer):
     """Keras ReLU: ``x`` above ``threshold`` (capped at ``max_value``), else
     ``negative_slope * (x - threshold)``."""
+
+    supports_masking = True  # Keras: passes the mask on unchanged
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
@@ -64,13 +68,14 @@ class ReLU(Layer):
             return y, (y, None)
         y, slope = activations._relu_general(
             np.asarray(x, np.float32), self.negative_slope, self.max_value, self.threshold)
-        return y, (None, slope)
+        return y, (y, slope)
 
     def backward(self, cache, dy):
         y, slope = cache
+        dy = self._check_dy(dy, y.shape)
         if self._code is not None:
             return act_ops.act_backward(None, y, dy, self._code, self.negative_slope), []
-        return _f32(np.asarray(dy, np.float32) * slope), []
+        return _f32(dy * slope), []
 
     def get_config(self):
         cfg = super().get_config()
@@ -81,6 +86,8 @@ class ReLU(Layer):
 
 class LeakyReLU(Layer):
     """``x`` for ``x > 0``, else ``negative_slope * x``."""
+
+    supports_masking = True  # Keras: passes the mask on unchanged
 
     def __init__(self, negative_slope=0.3, **kwargs):
         if "alpha" in kwargs:
@@ -98,6 +105,7 @@ class LeakyReLU(Layer):
         return y, y
 
     def backward(self, cache, dy):
+        dy = self._check_dy(dy, cache.shape)
         return act_ops.act_backward(None, cache, dy, LEAKY_RELU, self.negative_slope), []
 
     def get_config(self):
@@ -109,6 +117,8 @@ class LeakyReLU(Layer):
 class ELU(Layer):
     """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``."""
 
+    supports_masking = True  # Keras: passes the mask on unchanged
+
     def __init__(self, alpha=1.0, **kwargs):
         super().__init__(**kwargs)
         self.alpha = float(alpha)
@@ -119,11 +129,12 @@ class ELU(Layer):
 
     def backward(self, cache, dy):
         x, y = cache
+        dy = self._check_dy(dy, y.shape)
         if self.alpha == 1.0:
             return act_ops.act_backward(None, y, dy, ELU_CODE), []
         # d/dx alpha * (e^x - 1) = y + alpha for x <= 0
         slope = np.where(np.asarray(x) > 0, np.float32(1.0), y + np.float32(self.alpha))
-        return _f32(np.asarray(dy, np.float32) * slope), []
+        return _f32(dy * slope), []
 
     def get_config(self):
         cfg = super().get_config()
@@ -133,6 +144,8 @@ class ELU(Layer):
 
 class Softmax(Layer):
     """Softmax over ``axis`` (an int or a tuple of ints, default the last)."""
+
+    supports_masking = True  # Keras: passes the mask on unchanged
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
@@ -154,10 +167,10 @@ class Softmax(Layer):
 
     def backward(self, cache, dy):
         y = cache
+        dy = self._check_dy(dy, y.shape)
         axes = self._axes(y.ndim)
         if axes == (y.ndim - 1,):
             return act_ops.act_backward(None, y, dy, SOFTMAX), []
-        dy = np.asarray(dy, np.float32)
         dot = np.sum(dy * y, axis=axes, keepdims=True)
         return _f32(y * (dy - dot)), []
 

@@ -15,11 +15,35 @@ Nothing is cached on the layer between forward and backward, so one layer
 can serve several graph nodes and several threads at once.
 """
 
+import inspect
+
 import numpy as np
 
 from pycnn import initializers
 from pycnn.backend import (KerasTensor, Variable, floatx, standardize_shape,
                            to_snake_case, unique_name)
+
+
+def forward_takes_mask(layer):
+    """Whether layer.forward accepts `mask=` (cached on the layer)."""
+    takes = getattr(layer, "_forward_takes_mask", None)
+    if takes is None:
+        try:
+            takes = "mask" in inspect.signature(layer.forward).parameters
+        except (TypeError, ValueError):
+            takes = False
+        layer._forward_takes_mask = takes
+    return takes
+
+
+def call_forward(layer, x, training, mask):
+    """layer.forward, handing it the input's mask when it takes one; returns
+    (y, cache, output mask) with the output mask from compute_mask."""
+    if mask is not None and forward_takes_mask(layer):
+        y, cache = layer.forward(x, training=training, mask=mask)
+    else:
+        y, cache = layer.forward(x, training=training)
+    return y, cache, layer.compute_mask(x, mask)
 
 
 def shape_str(shape):
@@ -50,6 +74,11 @@ class Layer:
 
     # Subclasses that take several inputs set this to True.
     _multi_input = False
+    # Keras masking: True for layers that pass a (batch, time) mask on
+    # unchanged (Dense, Dropout, activations, ...); layers that use or change
+    # it override compute_mask and take `mask=` in forward (LSTM, GRU,
+    # GlobalAveragePooling1D).
+    supports_masking = False
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
                  input_dim=None, batch_size=None, **kwargs):
@@ -227,8 +256,24 @@ class Layer:
     def forward(self, x, training=False):
         raise NotImplementedError
 
+    def compute_mask(self, inputs, mask=None):
+        """The mask of this layer's output given its input's (Keras)."""
+        return mask if self.supports_masking else None
+
     def backward(self, cache, dy):
         raise NotImplementedError
+
+    def _check_dy(self, dy, expected_shape):
+        """The gradient of this layer's output, as the kernels take it
+        (float32, C-contiguous), after checking its shape against the output
+        shape kept in the forward cache: a wrong dy would otherwise be
+        broadcast or reshaped silently, or fail with numpy's message."""
+        dy = np.asarray(dy)
+        if dy.shape != tuple(expected_shape):
+            raise ValueError(
+                f"Gradient for the output of layer \"{self.name}\" has shape "
+                f"{shape_str(dy.shape)}, expected {shape_str(expected_shape)}")
+        return np.ascontiguousarray(dy, dtype=np.float32)
 
     def _prepare_input(self, x):
         """Accept anything array-like as Keras does: float32, C-contiguous."""
@@ -261,7 +306,11 @@ class Layer:
         # Keras builds with the concrete shape (batch included) on an eager call.
         shapes = [tuple(a.shape) for a in xs] if isinstance(xs, list) else tuple(xs.shape)
         self._maybe_build(shapes)
-        y, _ = self.forward(xs, training=bool(training))
+        mask = kwargs.get("mask")
+        if mask is not None and forward_takes_mask(self):
+            y, _ = self.forward(xs, training=bool(training), mask=mask)
+        else:
+            y, _ = self.forward(xs, training=bool(training))
         return y
 
     def _call_symbolic(self, xs, **kwargs):

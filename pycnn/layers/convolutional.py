@@ -66,6 +66,28 @@ def check_input_rank(layer, input_shape, rank):
 
 
 # ----- convolution ----------------------------------------------------------
+class PreActivationGrad:
+    """d loss / d z (before the layer's ReLU) handed to a conv layer by the
+    max pooling it feeds: the pool gated dy by relu(z) > 0 while routing it
+    to the argmax (see ``relu_grad_from_pool``), so the conv skips its ReLU
+    backward on the full-size output. Only the Sequential backward walk makes
+    one, for a conv with activation ``'relu'`` whose output feeds the pool only."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+def relu_grad_from_pool(producer):
+    """Whether ``producer`` (the layer in front of a max pooling) is a conv whose
+    stock forward/backward apply a plain ReLU, so the pool may return its
+    pre-activation gradient as a PreActivationGrad."""
+    cls = type(producer)
+    return isinstance(producer, BaseConv) and cls.forward is BaseConv.forward and \
+        cls.backward is BaseConv.backward and producer.activation.code == activations.RELU
+
+
 class BaseConv(Layer):
     """Shared N-D convolution logic; ``rank`` is 1 or 2."""
 
@@ -184,7 +206,10 @@ class BaseConv(Layer):
 
     def backward(self, cache, dy, need_dx=True):
         x, z, y, pads = cache
-        dz = fused.grad(self.activation, z, y, np.ascontiguousarray(dy, np.float32))
+        if type(dy) is PreActivationGrad:  # the max pool already applied the ReLU's derivative
+            dz = dy.value
+        else:
+            dz = fused.grad(self.activation, z, y, np.ascontiguousarray(dy, np.float32))
         trainable = self.trainable
         if not need_dx and not trainable:
             return None, []

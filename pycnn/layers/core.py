@@ -1,4 +1,6 @@
 """Dense, Flatten, Dropout, Reshape."""
+import math
+
 import numpy as np
 
 from pycnn import activations
@@ -19,6 +21,8 @@ def _check_positive_int(layer_name, arg, value):
 
 class Dense(Layer):
     """``y = activation(x @ kernel + bias)`` on the last axis of an input of any rank."""
+
+    supports_masking = True  # Keras: passes the mask on unchanged
 
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
@@ -79,10 +83,11 @@ class Dense(Layer):
 
     def backward(self, cache, dy, need_dx=True):
         x2, z2, y2, lead = cache
+        out_shape = lead + (self.units,)
         if type(dy) is fused.LogitsGrad:  # the loss already went through softmax
-            dz = dy.value.reshape(-1, self.units)
+            dz = self._check_dy(dy.value, out_shape).reshape(-1, self.units)
         else:
-            dy2 = np.ascontiguousarray(dy, np.float32).reshape(-1, self.units)
+            dy2 = self._check_dy(dy, out_shape).reshape(-1, self.units)
             dz = fused.grad(self.activation, z2, y2, dy2)
         dx = gemm(dz, self.kernel.value, trans_b=True).reshape(lead + (x2.shape[1],)) \
             if need_dx else None
@@ -115,10 +120,13 @@ class Flatten(Layer):
         return (input_shape[0], n)
 
     def forward(self, x, training=False):
-        return x.reshape(x.shape[0], -1), x.shape
+        # An explicit size, not -1: numpy cannot infer -1 for an empty batch.
+        y = x.reshape(x.shape[0], math.prod(x.shape[1:]))
+        return y, (x.shape, y.shape)
 
     def backward(self, cache, dy, need_dx=True):
-        return dy.reshape(cache), []
+        x_shape, y_shape = cache
+        return self._check_dy(dy, y_shape).reshape(x_shape), []
 
 
 class Reshape(Layer):
@@ -161,11 +169,12 @@ class Reshape(Layer):
         return (input_shape[0],) + self._resolve(input_shape)
 
     def forward(self, x, training=False):
-        out = self._resolve((None,) + x.shape[1:])
-        return x.reshape((x.shape[0],) + out), x.shape
+        y = x.reshape((x.shape[0],) + self._resolve((None,) + x.shape[1:]))
+        return y, (x.shape, y.shape)
 
     def backward(self, cache, dy, need_dx=True):
-        return dy.reshape(cache), []
+        x_shape, y_shape = cache
+        return self._check_dy(dy, y_shape).reshape(x_shape), []
 
     def get_config(self):
         cfg = super().get_config()
@@ -175,6 +184,8 @@ class Reshape(Layer):
 
 class Dropout(Layer):
     """Inverted dropout: in training, zero a fraction ``rate`` and scale the rest."""
+
+    supports_masking = True  # Keras: passes the mask on unchanged
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -194,28 +205,32 @@ class Dropout(Layer):
         return tuple(x.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
 
     def forward(self, x, training=False):
+        # cache: (output shape, mask); mask None = identity, 0.0 = all dropped.
         if not training or self.rate == 0.0:
-            return x, None
+            return x, (x.shape, None)
         if self.rate == 1.0:
-            return np.zeros_like(x), 0.0
+            return np.zeros_like(x), (x.shape, 0.0)
         rng = self._rng or prandom.generator()
         if self.noise_shape is None:
             # One C++ pass draws the mask (counter-based, same for any thread
             # count) and applies it.
-            return act_ops.dropout_forward(x, self.rate, int(rng.integers(2**63 - 1)))
+            y, mask = act_ops.dropout_forward(x, self.rate, int(rng.integers(2**63 - 1)))
+            return y, (x.shape, mask)
         keep = 1.0 - self.rate
         mask = rng.random(self._mask_shape(x), dtype=np.float32) < keep
         mask = mask.astype(np.float32) * np.float32(1.0 / keep)
-        return x * mask, mask
+        return x * mask, (x.shape, mask)
 
     def backward(self, cache, dy, need_dx=True):
-        if cache is None:
+        shape, mask = cache
+        dy = self._check_dy(dy, shape)
+        if mask is None:
             return dy, []
-        if isinstance(cache, float):  # rate == 1: everything dropped
+        if isinstance(mask, float):  # rate == 1: everything dropped
             return np.zeros_like(dy), []
-        if cache.shape == dy.shape:
-            return act_ops.dropout_backward(dy, cache), []
-        return dy * cache, []
+        if mask.shape == dy.shape:
+            return act_ops.dropout_backward(dy, mask), []
+        return dy * mask, []
 
     def get_config(self):
         cfg = super().get_config()

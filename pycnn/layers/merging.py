@@ -61,10 +61,12 @@ class _Merge(Layer):
 
     def forward(self, xs, training=False):
         self._check_arrays(xs)
-        return self._merge(xs), [x for x in xs]
+        y = self._merge(xs)
+        return y, (list(xs), y.shape)
 
     def backward(self, cache, dy, need_dx=True):
-        xs = cache
+        xs, y_shape = cache
+        dy = self._check_dy(dy, y_shape)
         return [_unbroadcast(g, x.shape) for g, x in zip(self._grads(xs, dy), xs)], []
 
 
@@ -200,10 +202,12 @@ class Concatenate(Layer):
             raise ValueError(
                 f"Layer \"{self.name}\": inputs have different batch sizes: "
                 f"{[shape_str(x.shape) for x in xs]}")
-        return np.concatenate(xs, axis=axis), (axis, [x.shape[axis] for x in xs])
+        y = np.concatenate(xs, axis=axis)
+        return y, (axis, [x.shape[axis] for x in xs], y.shape)
 
     def backward(self, cache, dy, need_dx=True):
-        axis, sizes = cache
+        axis, sizes, y_shape = cache
+        dy = self._check_dy(dy, y_shape)
         cuts = np.cumsum(sizes)[:-1]
         return [np.ascontiguousarray(g) for g in np.split(dy, cuts, axis=axis)], []
 

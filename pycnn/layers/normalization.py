@@ -15,6 +15,8 @@ class BatchNormalization(Layer):
     Keras 3), uses the moving statistics.
     """
 
+    supports_masking = True  # Keras: passes the mask on unchanged
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=0.001, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
@@ -118,7 +120,8 @@ class BatchNormalization(Layer):
 
     def backward(self, cache, dy):
         mode, xl, axis, stat_a, stat_b = cache
-        dyl = np.asarray(dy, np.float32)
+        # The output has the input's shape: xl with its last axis back at `axis`.
+        dyl = self._check_dy(dy, xl.shape[:axis] + xl.shape[-1:] + xl.shape[axis:-1])
         if axis != xl.ndim - 1:
             dyl = np.moveaxis(dyl, axis, -1)
         gamma, _ = self._params()

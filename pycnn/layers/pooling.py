@@ -1,6 +1,8 @@
 """Max/average pooling (1-D, 2-D) and global pooling, channels-last, on the
 kernels of pycnn.ops.pool. 'same' padding is TensorFlow's: max ignores the
 padding, average divides by the number of in-bounds values."""
+import numpy as np
+
 from pycnn.layers.base import Layer
 from pycnn.layers.convolutional import (check_input_rank, standardize_data_format,
                                         standardize_padding, standardize_tuple)
@@ -55,16 +57,28 @@ class BasePooling(Layer):
         pads = self._pads(x.shape[1:-1])
         if self.mode == "max":
             y, argmax = self._max_forward(x, pads)
-            return y, (x.shape, pads, argmax)
-        return self._avg_forward(x, pads), (x.shape, pads, None)
+            return y, (x.shape, pads, argmax, y)  # y: for backward_before_relu
+        return self._avg_forward(x, pads), (x.shape, pads, None, None)
 
     def backward(self, cache, dy, need_dx=True):
         if not need_dx:
             return None, []
-        x_shape, pads, argmax = cache
+        x_shape, pads, argmax, _ = cache
         if self.mode == "max":
             return self._max_backward(dy, argmax, x_shape, pads), []
         return self._avg_backward(dy, x_shape, pads), []
+
+    def takes_relu_backward(self):
+        """Whether backward_before_relu applies (max pooling's stock backward)."""
+        return self.mode == "max" and type(self).backward is BasePooling.backward
+
+    def backward_before_relu(self, cache, dy):
+        """dx times ReLU's derivative, when the input x is a ReLU output that
+        feeds only this layer: one pass instead of routing dy here and then
+        gating the full-size dx by x > 0. Exact: dx is 0 off the argmax, and at
+        the argmax x equals the pooled output y, so the gate is y > 0."""
+        x_shape, pads, argmax, y = cache
+        return self._max_backward(dy, argmax, x_shape, pads, relu_y=y)
 
     def get_config(self):
         cfg = super().get_config()
@@ -83,9 +97,9 @@ class _Pooling2D(BasePooling):
     def _max_forward(self, x, pads):
         return pool_ops.max_pool2d_forward(x, self.pool_size, self.strides, pads)
 
-    def _max_backward(self, dy, argmax, x_shape, pads):
+    def _max_backward(self, dy, argmax, x_shape, pads, relu_y=None):
         return pool_ops.max_pool2d_backward(dy, argmax, x_shape, self.pool_size, self.strides,
-                                            pads)
+                                            pads, relu_y=relu_y)
 
     def _avg_forward(self, x, pads):
         return pool_ops.avg_pool2d_forward(x, self.pool_size, self.strides, pads)
@@ -104,9 +118,9 @@ class _Pooling1D(BasePooling):
     def _max_forward(self, x, pads):
         return pool_ops.max_pool1d_forward(x, self.pool_size[0], self.strides[0], pads)
 
-    def _max_backward(self, dy, argmax, x_shape, pads):
+    def _max_backward(self, dy, argmax, x_shape, pads, relu_y=None):
         return pool_ops.max_pool1d_backward(dy, argmax, x_shape, self.pool_size[0],
-                                            self.strides[0], pads)
+                                            self.strides[0], pads, relu_y=relu_y)
 
     def _avg_forward(self, x, pads):
         return pool_ops.avg_pool1d_forward(x, self.pool_size[0], self.strides[0], pads)
@@ -206,7 +220,44 @@ class GlobalMaxPooling1D(BaseGlobalPooling):
 
 
 class GlobalAveragePooling1D(BaseGlobalPooling):
+    """Mean over time; with a (batch, time) mask (Keras masking) the mean of
+    the unmasked steps only. The output has no mask."""
+
     rank, mode = 1, "average"
+    supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def _time_axis(self):
+        return 1 if self.data_format == "channels_last" else 2
+
+    def forward(self, x, training=False, mask=None):
+        if mask is None:
+            return super().forward(x, training)
+        self._check_rank(x.shape, rank=3)
+        axis = self._time_axis()
+        m = np.asarray(mask, np.float32)
+        if m.shape != (x.shape[0], x.shape[axis]):
+            raise ValueError(
+                f"Layer \"{self.name}\": the mask must have shape (batch, time) = "
+                f"({x.shape[0]}, {x.shape[axis]}), found shape={m.shape}")
+        w = m[:, :, None] if axis == 1 else m[:, None, :]
+        # Keras: sum(x * mask) / sum(mask) (NaN for a fully masked sample).
+        with np.errstate(invalid="ignore", divide="ignore"):
+            w = w / m.sum(axis=1)[:, None, None]
+        y = (x * w).sum(axis=axis, keepdims=self.keepdims).astype(np.float32)
+        return y, ("masked", w)
+
+    def backward(self, cache, dy, need_dx=True):
+        if cache[0] != "masked":
+            return super().backward(cache, dy, need_dx)
+        if not need_dx:
+            return None, []
+        w = cache[1]
+        dy = np.asarray(dy, np.float32).reshape(w.shape[0], -1)
+        dy = dy[:, None, :] if self._time_axis() == 1 else dy[:, :, None]
+        return np.ascontiguousarray(dy * w, np.float32), []
 
 
 # Keras aliases.

@@ -5,10 +5,10 @@ from pycnn.layers.base import Layer, shape_str
 
 
 def _normalize_padding_2d(layer_name, padding):
-    if isinstance(padding, (int, np.integer)):
-        return ((int(padding), int(padding)), (int(padding), int(padding)))
+    # An int goes through the same checks as a pair (a negative one included).
+    pair = (padding, padding) if isinstance(padding, (int, np.integer)) else padding
     try:
-        a, b = padding
+        a, b = pair
     except (TypeError, ValueError):
         raise ValueError(f"ZeroPadding2D '{layer_name}': padding must be an int, a tuple of "
                          f"2 ints or a tuple of 2 tuples of 2 ints, got {padding!r}")
@@ -43,11 +43,13 @@ class ZeroPadding2D(Layer):
                              f"layer: expected ndim=4, found ndim={x.ndim}. Full shape "
                              f"received: {shape_str(x.shape)}")
         (t, b), (l, r) = self.padding
-        return np.pad(x, ((0, 0), (t, b), (l, r), (0, 0))), x.shape
+        y = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)))
+        return y, (x.shape, y.shape)
 
     def backward(self, cache, dy, need_dx=True):
-        (t, b), (l, r) = self.padding
-        h, w = cache[1], cache[2]
+        (t, _), (l, _) = self.padding
+        (_, h, w, _), y_shape = cache
+        dy = self._check_dy(dy, y_shape)
         return np.ascontiguousarray(dy[:, t:t + h, l:l + w, :]), []
 
     def get_config(self):
@@ -73,10 +75,13 @@ class ZeroPadding1D(Layer):
         return (input_shape[0], None if n is None else n + sum(self.padding), input_shape[2])
 
     def forward(self, x, training=False):
-        return np.pad(x, ((0, 0), self.padding, (0, 0))), x.shape[1]
+        y = np.pad(x, ((0, 0), self.padding, (0, 0)))
+        return y, (x.shape[1], y.shape)
 
     def backward(self, cache, dy, need_dx=True):
-        return np.ascontiguousarray(dy[:, self.padding[0]:self.padding[0] + cache, :]), []
+        steps, y_shape = cache
+        dy = self._check_dy(dy, y_shape)
+        return np.ascontiguousarray(dy[:, self.padding[0]:self.padding[0] + steps, :]), []
 
     def get_config(self):
         cfg = super().get_config()

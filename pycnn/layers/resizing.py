@@ -45,6 +45,7 @@ class UpSampling2D(Layer):
         return pool_ops.resize2d_forward(x, out, self.interpolation), x.shape
 
     def backward(self, cache, dy, need_dx=True):
+        dy = self._check_dy(dy, self.compute_output_shape(cache))
         if not need_dx:
             return None, []
         return pool_ops.resize2d_backward(dy, cache, self.interpolation), []
@@ -76,6 +77,7 @@ class UpSampling1D(Layer):
         return y[:, 0], x.shape
 
     def backward(self, cache, dy, need_dx=True):
+        dy = self._check_dy(dy, self.compute_output_shape(cache))
         if not need_dx:
             return None, []
         n, length, c = cache
@@ -161,9 +163,10 @@ class Resizing(Layer):
         return (y if x.ndim == 4 else y[0]), (x.shape, images.shape, top, left, bh, bw)
 
     def backward(self, cache, dy, need_dx=True):
+        x_shape, resized_shape, top, left, bh, bw = cache
+        dy = self._check_dy(dy, self.compute_output_shape(x_shape))
         if not need_dx:
             return None, []
-        x_shape, resized_shape, top, left, bh, bw = cache
         dy = dy if len(x_shape) == 4 else dy[None]
         d_images = pool_ops.resize2d_backward(dy, resized_shape, self.interpolation,
                                               self.antialias)

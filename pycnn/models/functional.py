@@ -10,7 +10,7 @@ from collections import defaultdict
 import numpy as np
 
 from pycnn.backend import KerasTensor, unique_name
-from pycnn.layers.base import InputLayer, Layer, shape_str
+from pycnn.layers.base import InputLayer, Layer, call_forward, shape_str
 from pycnn.models.training import Trainer
 
 
@@ -172,14 +172,22 @@ class Model(Trainer, Layer):
                              f"got {len(xs)}")
         self._check_inputs(xs)
         values = {id(t): x for t, x in zip(self.inputs, xs)}
+        masks = {}  # Keras masking: tensor -> its mask (absent: none)
         caches = []
         for node in self._nodes:
             args = [values[id(t)] for t in node.inputs]
-            y, cache = node.layer.forward(args if node.layer._multi_input else args[0],
-                                          training=training)
+            in_masks = [masks.get(id(t)) for t in node.inputs]
+            multi = node.layer._multi_input
+            y, cache, out_mask = call_forward(
+                node.layer, args if multi else args[0], training,
+                (in_masks if any(m is not None for m in in_masks) else None) if multi
+                else in_masks[0])
             ys = y if len(node.outputs) > 1 else [y]
-            for t, v in zip(node.outputs, ys):
+            out_masks = out_mask if isinstance(out_mask, list) else [out_mask] * len(ys)
+            for t, v, m in zip(node.outputs, ys, out_masks):
                 values[id(t)] = v
+                if m is not None:
+                    masks[id(t)] = m
             caches.append(cache)
         outs = [values[id(t)] for t in self.outputs]
         return (outs if len(outs) > 1 else outs[0]), caches

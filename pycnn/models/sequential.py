@@ -8,7 +8,8 @@ on the first call or ``fit``. Forward and backward walk the list directly.
 import numpy as np
 
 from pycnn.backend import KerasTensor, unique_name
-from pycnn.layers.base import InputLayer, Layer
+from pycnn.layers.base import InputLayer, Layer, call_forward
+from pycnn.layers.convolutional import PreActivationGrad, relu_grad_from_pool
 from pycnn.models.functional import Model, call_backward
 from pycnn.models.training import Trainer
 
@@ -139,8 +140,9 @@ class Sequential(Model):
         self._ensure_built(x)
         self._check_inputs([x])
         caches = []
+        mask = None  # Keras masking: each layer's output mask goes to the next
         for layer in self._stack:
-            x, cache = layer.forward(x, training=training)
+            x, cache, mask = call_forward(layer, x, training, mask)
             caches.append(cache)
         return x, caches
 
@@ -150,7 +152,12 @@ class Sequential(Model):
         n = len(self._stack)
         for i in range(n - 1, -1, -1):
             layer = self._stack[i]
-            dy, grads = call_backward(layer, caches[i], dy, need_dx or i > 0)
+            if i > 0 and self._pool_takes_relu(i):
+                # Conv(relu) -> MaxPool: the pool returns the conv's pre-ReLU
+                # gradient in one pass (no relu backward over the big output).
+                dy, grads = PreActivationGrad(layer.backward_before_relu(caches[i], dy)), []
+            else:
+                dy, grads = call_backward(layer, caches[i], dy, need_dx or i > 0)
             weight_grads.append(grads)
         if not self.trainable:
             return dy, []
@@ -160,6 +167,13 @@ class Sequential(Model):
         for grads in reversed(weight_grads):
             flat.extend(grads)
         return dy, flat
+
+    def _pool_takes_relu(self, i):
+        """Layer i is a max pooling fed by a conv with a plain ReLU (in a
+        Sequential the conv's output feeds nothing else)."""
+        layer = self._stack[i]
+        takes = getattr(layer, "takes_relu_backward", None)
+        return takes is not None and takes() and relu_grad_from_pool(self._stack[i - 1])
 
     def _check_inputs(self, xs):
         if not self.inputs:

@@ -10,14 +10,8 @@ Backward functions take ``dz``, the gradient of the pre-activation output
 """
 import math
 
-import numpy as np
-
 from pycnn import _C
-
-
-def f32(x):
-    """float32, C-contiguous view or copy (what every kernel takes)."""
-    return np.ascontiguousarray(x, dtype=np.float32)
+from pycnn.ops._convert import f32
 
 
 def padding_amounts(padding, size, kernel, stride, dilation=1):

@@ -1,12 +1,6 @@
 """GEMM with fused bias + activation epilogue."""
-import numpy as np
-
 from pycnn import _C
-
-
-def f32(x):
-    """float32, C-contiguous view or copy (what every kernel takes)."""
-    return np.ascontiguousarray(x, dtype=np.float32)
+from pycnn.ops._convert import f32
 
 
 def gemm(a, b, trans_a=False, trans_b=False, bias=None, act=0, act_param=0.0):

@@ -10,7 +10,7 @@ w.r.t. the softmax's logits (fused softmax + crossentropy backward).
 import numpy as np
 
 from pycnn import _C
-from pycnn.ops.gemm import f32
+from pycnn.ops._convert import f32
 
 PROBABILITIES, LOGITS, SOFTMAX_OUTPUT_GRAD_LOGITS = 0, 1, 2
 

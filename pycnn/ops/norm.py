@@ -3,7 +3,7 @@ statistics over every other axis. ``gamma``/``beta`` may be None (scale 1,
 offset 0). Reductions give the same bits with any thread count. NumPy
 twins with the same signatures: ``pycnn.reference.norm``."""
 from pycnn import _C
-from pycnn.ops.gemm import f32
+from pycnn.ops._convert import f32
 
 
 def _opt(v):

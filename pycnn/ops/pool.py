@@ -29,14 +29,19 @@ def max_pool2d_forward(x, pool, strides, pads=(0, 0, 0, 0)):
     return tuple(_C.max_pool2d_forward(f32(x), _pair(pool), _pair(strides), _quad(pads)))
 
 
-def max_pool2d_backward(dy, argmax, x_shape, pool=None, strides=None, pads=None):
+def max_pool2d_backward(dy, argmax, x_shape, pool=None, strides=None, pads=None,
+                        relu_y=None):
     """dx of shape x_shape: each dy added at its window's argmax. Passing the
     forward's pool/strides/pads (all three) lets the kernel gather in parallel
-    over rows of dx instead of scattering per sample; the result is the same."""
+    over rows of dx instead of scattering per sample; the result is the same.
+    relu_y: the pool's output y when a ReLU feeds the pool; dy is gated by
+    y > 0 (ReLU's derivative at the argmax), so dx is the pre-ReLU gradient."""
     geometry = {}
     if pool is not None and strides is not None:
         geometry = dict(pool=_pair(pool), strides=_pair(strides),
                         pads=_quad((0, 0, 0, 0) if pads is None else pads))
+    if relu_y is not None:
+        geometry["relu_y"] = f32(relu_y)
     return _C.max_pool2d_backward(f32(dy), np.ascontiguousarray(argmax, np.int32),
                                   _quad(x_shape), **geometry)
 
@@ -64,9 +69,12 @@ def max_pool1d_forward(x, pool, stride, pads=(0, 0)):
     return y[:, 0], argmax[:, 0]
 
 
-def max_pool1d_backward(dy, argmax, x_shape, pool=None, stride=None, pads=(0, 0)):
+def max_pool1d_backward(dy, argmax, x_shape, pool=None, stride=None, pads=(0, 0),
+                        relu_y=None):
     geometry = {} if pool is None or stride is None else \
         dict(pool=(1, pool), strides=(1, stride), pads=(0, 0) + tuple(pads))
+    if relu_y is not None:
+        geometry["relu_y"] = f32(relu_y)[:, None]
     dx = max_pool2d_backward(f32(dy)[:, None], np.asarray(argmax)[:, None],
                              _shape_2d(x_shape), **geometry)
     return dx[:, 0]

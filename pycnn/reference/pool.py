@@ -45,10 +45,13 @@ def max_pool2d_forward(x, pool, strides, pads=(0, 0, 0, 0)):
     return best.astype(np.float32), where.astype(np.int32)
 
 
-def max_pool2d_backward(dy, argmax, x_shape, pool=None, strides=None, pads=None):
+def max_pool2d_backward(dy, argmax, x_shape, pool=None, strides=None, pads=None,
+                        relu_y=None):
     # pool/strides/pads only steer the C++ kernel's gather; the argmax says it all.
     del pool, strides, pads
     dy = np.asarray(dy, np.float64)
+    if relu_y is not None:  # ReLU in front of the pool: its derivative at the argmax
+        dy = dy * (np.asarray(relu_y) > 0)
     n, h, w, c = x_shape
     dx = np.zeros((n, h * w, c))
     nn, _, _, cc = np.indices(dy.shape)
@@ -94,10 +97,13 @@ def max_pool1d_forward(x, pool, stride, pads=(0, 0)):
     return y[:, 0], argmax[:, 0]
 
 
-def max_pool1d_backward(dy, argmax, x_shape, pool=None, stride=None, pads=(0, 0)):
+def max_pool1d_backward(dy, argmax, x_shape, pool=None, stride=None, pads=(0, 0),
+                        relu_y=None):
     del pool, stride, pads
     return max_pool2d_backward(np.asarray(dy)[:, None], np.asarray(argmax)[:, None],
-                               _shape_2d(x_shape))[:, 0]
+                               _shape_2d(x_shape),
+                               relu_y=None if relu_y is None else np.asarray(relu_y)[:, None]
+                               )[:, 0]
 
 
 def avg_pool1d_forward(x, pool, stride, pads=(0, 0)):
