@@ -371,8 +371,9 @@ def test_out_of_memory_mid_fit_leaves_model_usable():
         m.train_on_batch(x, y)
         print("finite", bool(np.isfinite(m.predict(x, verbose=0)).all()))
     """)
+    env = _env()
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       timeout=120, env=_env())
+                       timeout=120, env=env, cwd=env["PYTHONPATH"])
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split() == ["memoryerror", "unchanged", "True", "finite", "True"], r.stdout
 

@@ -30,8 +30,10 @@ def _run(code, env_extra=None, timeout=120):
     env.pop("OMP_NUM_THREADS", None)
     env["PYTHONPATH"] = os.path.dirname(os.path.dirname(pycnn.__file__))
     env.update(env_extra or {})
+    # cwd: the folder holding the pycnn under test, so `python -c` (which puts
+    # the cwd first on sys.path) cannot pick up a source checkout without _C.
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, cwd=env["PYTHONPATH"])
 
 
 # ----- the cgroup default --------------------------------------------------------------
