@@ -80,3 +80,17 @@ def test_transfer_learning_frozen_backbone_then_fine_tune():
     model.fit(x, y, epochs=1, batch_size=3, verbose=0)
     assert not np.array_equal(t0, tuned.get_weights()[0])
     np.testing.assert_array_equal(e0, early.get_weights()[0])
+
+
+def test_resnet50_summary_stays_readable(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")
+    model = ResNet50(weights=None, include_top=False, input_shape=(64, 64, 3))
+    model.summary()
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 120
+    assert "Connected to" in lines[2]
+    # every layer appears once, by name, with its type
+    for layer in model.layers:
+        assert f"{layer.name} (" in text or layer.name in text
+    assert "Total params: 23,587,712" in text
