@@ -7,7 +7,15 @@ from pycnn import _threads
 
 # Default threads = the cgroup CPU quota; must be set before libgomp loads.
 with _threads.default_threads_env() as _default_threads:
-    from pycnn import _C
+    try:
+        from pycnn import _C
+    except ImportError as _exc:
+        import os as _os
+        raise ImportError(
+            f"pycnn's compiled module _C is missing from {_os.path.dirname(__file__)}. "
+            "This is usually the source checkout shadowing the installed package: run "
+            "Python from another directory, or build in place with tools/devbuild.sh."
+        ) from _exc
 _threads.apply_default(_C, _default_threads)
 
 __version__ = "0.1.0"
