@@ -64,16 +64,8 @@ FArray conv2d_forward(const FArray& x, const FArray& kernel, std::optional<FArra
                       Pair strides, Pair dilation, Pads pads, int act, float act_param) {
   const std::string op = "conv2d_forward";
   const ConvGeometry g = conv_geometry(op, x, kernel, strides, dilation, pads);
-  if (bias) {
-    check_ndim(op, "bias", *bias, 1);
-    check_dim(op, "bias", *bias, 0, g.out_c);
-  }
-  if (act < 0 || act > static_cast<int>(Act::softplus)) fail(op, "unsupported fused activation");
+  const Epilogue ep = checked_epilogue(op, bias, g.out_c, act, act_param);
   FArray y = new_array({g.batch, g.out_h, g.out_w, g.out_c});
-  Epilogue ep;
-  ep.bias = bias ? bias->data() : nullptr;
-  ep.act = static_cast<Act>(act);
-  ep.act_param = act_param;
   const float* px = x.data();
   const float* pk = kernel.data();
   float* py = y.mutable_data();
@@ -161,16 +153,8 @@ FArray conv_transpose2d_forward(const FArray& x, const FArray& kernel,
                                 Pads crops, int act, float act_param) {
   const std::string op = "conv_transpose2d_forward";
   const ConvGeometry g = conv_transpose_geometry(op, x, kernel, strides, dilation, crops);
-  if (bias) {
-    check_ndim(op, "bias", *bias, 1);
-    check_dim(op, "bias", *bias, 0, g.in_c);
-  }
-  if (act < 0 || act > static_cast<int>(Act::softplus)) fail(op, "unsupported fused activation");
+  const Epilogue ep = checked_epilogue(op, bias, g.in_c, act, act_param);
   FArray y = new_array({g.batch, g.in_h, g.in_w, g.in_c});
-  Epilogue ep;
-  ep.bias = bias ? bias->data() : nullptr;
-  ep.act = static_cast<Act>(act);
-  ep.act_param = act_param;
   const float* px = x.data();
   const float* pk = kernel.data();
   float* py = y.mutable_data();

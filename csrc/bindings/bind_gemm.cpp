@@ -16,16 +16,8 @@ FArray gemm_call(const FArray& a, const FArray& b, bool trans_a, bool trans_b,
   int64_t n = trans_b ? b.shape(0) : b.shape(1);
   if (k != kb)
     fail(op, "inner dimensions differ: a " + shape_str(a) + ", b " + shape_str(b));
-  if (bias) {
-    check_ndim(op, "bias", *bias, 1);
-    check_dim(op, "bias", *bias, 0, n);
-  }
-  if (act < 0 || act > static_cast<int>(Act::softplus)) fail(op, "unsupported fused activation");
+  const Epilogue ep = checked_epilogue(op, bias, n, act, act_param);
   FArray c = new_array({m, n});
-  Epilogue ep;
-  ep.bias = bias ? bias->data() : nullptr;
-  ep.act = static_cast<Act>(act);
-  ep.act_param = act_param;
   const float* pa = a.data();
   const float* pb = b.data();
   float* pc = c.mutable_data();

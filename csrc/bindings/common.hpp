@@ -7,11 +7,13 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "core/allocator.hpp"
+#include "core/types.hpp"
 
 namespace pycnn {
 namespace py = pybind11;
@@ -72,6 +74,22 @@ inline int64_t mul_or_fail(const std::string& op, int64_t a, int64_t b) {
   int64_t r;
   if (__builtin_mul_overflow(a, b, &r)) fail(op, "sizes overflow int64 (pads/dilation too large)");
   return r;
+}
+
+// The fused bias + activation of a GEMM/conv output with `channels` columns,
+// after checking the bias shape and the activation code (softmax cannot fuse).
+inline Epilogue checked_epilogue(const std::string& op, const std::optional<FArray>& bias,
+                                 int64_t channels, int act, float act_param) {
+  if (bias) {
+    check_ndim(op, "bias", *bias, 1);
+    check_dim(op, "bias", *bias, 0, channels);
+  }
+  if (act < 0 || act > static_cast<int>(Act::softplus)) fail(op, "unsupported fused activation");
+  Epilogue ep;
+  ep.bias = bias ? bias->data() : nullptr;
+  ep.act = static_cast<Act>(act);
+  ep.act_param = act_param;
+  return ep;
 }
 
 inline const float* cptr(const FArray& a) { return a.data(); }
