@@ -49,3 +49,19 @@ from pycnn import callbacks, optimizers, utils  # noqa: E402
 from pycnn.backend import Variable, KerasTensor, clear_session  # noqa: E402
 from pycnn.layers import Input, InputLayer, Layer  # noqa: E402
 from pycnn.models import Model, Sequential  # noqa: E402
+
+# Heavier subpackages load on first use, as `keras.applications.ResNet50` or
+# `keras.preprocessing.image.ImageDataGenerator` are reached by attribute.
+_LAZY_SUBMODULES = ("applications", "preprocessing", "datasets", "saving", "export",
+                    "backend", "ops", "random", "testing")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+        return importlib.import_module(f"pycnn.{name}")
+    raise AttributeError(f"module 'pycnn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))
