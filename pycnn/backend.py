@@ -46,6 +46,10 @@ class Variable:
     def __init__(self, value, name, trainable=True, path=None):
         arr = np.array(value, dtype=np.float32, copy=True, order="C")
         self._value = arr
+        # Bumped by every change made through pycnn (assign, optimizer step,
+        # staged state updates, loading): caches of packed or folded weights
+        # compare it instead of the values.
+        self._version = 0
         self.name = name
         self.path = path or name
         self._trainable = bool(trainable)
@@ -85,6 +89,7 @@ class Variable:
                 f"'{self.path}' of shape {self._value.shape}"
             )
         np.copyto(self._value, arr)
+        self._version += 1
 
     def __array__(self, dtype=None, copy=None):
         return self._value if dtype is None else self._value.astype(dtype)
@@ -143,6 +148,7 @@ class StateUpdates:
     def apply(self):
         for variable, value in self.pending:
             np.copyto(variable._value, value)
+            variable._version += 1
         self.pending.clear()
 
     @classmethod
@@ -153,6 +159,7 @@ class StateUpdates:
             stack[-1].pending.append((variable, np.asarray(new_value, np.float32)))
         else:
             np.copyto(variable._value, new_value)
+            variable._version += 1
 
 
 def standardize_shape(shape, what="shape"):

@@ -24,6 +24,9 @@
   void dropout_forward(const float* x, float* y, float* mask, int64_t n, uint64_t seed,    \
                        uint32_t keep_threshold, float scale);                               \
   /* out = a * b elementwise (Dropout backward: dy * mask). */                             \
-  void multiply(const float* a, const float* b, float* out, int64_t n);
+  void multiply(const float* a, const float* b, float* out, int64_t n);                     \
+  /* y = act(xs[0] + xs[1] + ...), summed left to right; no softmax. y may alias xs[0]. */  \
+  void sum_act_forward(const float* const* xs, int count, int64_t n, ::pycnn::Act act,      \
+                       float act_param, float* y);
 
 PYCNN_DECLARE_FOR_ALL_ISAS(PYCNN_ACT_KERNELS)

@@ -53,6 +53,23 @@ FArray bias_act_forward(const FArray& x, const FArray& bias, int code, float p) 
   return y;
 }
 
+FArray sum_act_forward(const std::vector<FArray>& xs, int code, float p) {
+  const std::string op = "sum_act_forward";
+  const Act act = checked_act(op, code, false);
+  if (xs.empty()) fail(op, "needs at least one input");
+  for (size_t i = 1; i < xs.size(); ++i)
+    check_same_shape(op, ("xs[" + std::to_string(i) + "]").c_str(), xs[i], "xs[0]", xs[0]);
+  FArray y = new_array(shape_of(xs[0]));
+  std::vector<const float*> ptrs;
+  for (const FArray& x : xs) ptrs.push_back(x.data());
+  float* py_ = y.mutable_data();
+  const int64_t n = static_cast<int64_t>(xs[0].size());
+  const int count = static_cast<int>(ptrs.size());
+  py::gil_scoped_release nogil;
+  PYCNN_DISPATCH(sum_act_forward, ptrs.data(), count, n, act, p, py_);
+  return y;
+}
+
 FArray act_backward(std::optional<FArray> x, const FArray& y, const FArray& dy, int code,
                     float p) {
   const std::string op = "act_backward";
@@ -124,6 +141,8 @@ void bind_act(py::module_& m) {
   m.def("act_backward", &act_backward, py::arg("x"), py::arg("y"), py::arg("dy"), py::arg("act"),
         py::arg("act_param") = 0.0f);
   m.def("bias_grad", &bias_grad, py::arg("dy"));
+  m.def("sum_act_forward", &sum_act_forward, py::arg("xs"), py::arg("act") = 0,
+        py::arg("act_param") = 0.0f, "act(xs[0] + xs[1] + ...), summed left to right.");
   m.def("dropout_forward", &dropout_forward, py::arg("x"), py::arg("rate"), py::arg("seed"));
   m.def("dropout_backward", &dropout_backward, py::arg("dy"), py::arg("mask"));
 }

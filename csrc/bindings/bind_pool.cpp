@@ -58,20 +58,23 @@ void check_output_shaped(const std::string& op, const char* name, const py::arra
   for (int axis = 0; axis < 4; ++axis) check_dim(op, name, a, axis, want[axis]);
 }
 
-py::tuple max_pool2d_forward(const FArray& x, Pair pool, Pair strides, Pads pads) {
+py::tuple max_pool2d_forward(const FArray& x, Pair pool, Pair strides, Pads pads,
+                             bool with_argmax) {
   const std::string op = "max_pool2d_forward";
   const PoolGeometry g = pool_geometry(op, shape_of(op, x), pool, strides, pads);
-  if (g.in_h * g.in_w > INT32_MAX) fail(op, "image too large for int32 argmax");
+  if (with_argmax && g.in_h * g.in_w > INT32_MAX) fail(op, "image too large for int32 argmax");
   FArray y = new_array({g.batch, g.out_h, g.out_w, g.channels});
-  I32Array argmax(std::vector<py::ssize_t>{g.batch, g.out_h, g.out_w, g.channels});
+  std::optional<I32Array> argmax;
+  if (with_argmax)
+    argmax = I32Array(std::vector<py::ssize_t>{g.batch, g.out_h, g.out_w, g.channels});
   const float* px = x.data();
   float* py_ = y.mutable_data();
-  int32_t* pa = argmax.mutable_data();
+  int32_t* pa = argmax ? argmax->mutable_data() : nullptr;
   {
     py::gil_scoped_release nogil;
     PYCNN_DISPATCH(max_pool2d_forward, g, px, py_, pa);
   }
-  return py::make_tuple(y, argmax);
+  return py::make_tuple(y, argmax ? py::object(*argmax) : py::object(py::none()));
 }
 
 FArray max_pool2d_backward(const FArray& dy, const I32Array& argmax, Shape4 x_shape,
@@ -187,8 +190,9 @@ FArray resample_axis(const FArray& x, int axis, int64_t out_len, const IArray& o
 
 void bind_pool(py::module_& m) {
   m.def("max_pool2d_forward", &max_pool2d_forward, py::arg("x"), py::arg("pool"),
-        py::arg("strides"), py::arg("pads"),
-        "(y, argmax): window max and the int32 spatial index iy * W + ix of its first max.");
+        py::arg("strides"), py::arg("pads"), py::arg("with_argmax") = true,
+        "(y, argmax): window max and the int32 spatial index iy * W + ix of its first max "
+        "(None when with_argmax is false: inference needs no backward).");
   m.def("max_pool2d_backward", &max_pool2d_backward, py::arg("dy"), py::arg("argmax"),
         py::arg("x_shape"), py::arg("pool") = py::none(), py::arg("strides") = py::none(),
         py::arg("pads") = py::none(), py::arg("relu_y") = py::none(),

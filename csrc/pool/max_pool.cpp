@@ -8,7 +8,34 @@
 namespace pycnn {
 namespace PYCNN_ISA_NS {
 
+// Window max only (inference): no index to track or store.
+static void max_pool2d_forward_values(const PoolGeometry& g, const float* x, float* y) {
+  const int64_t c_count = g.channels;
+  const int64_t rows = g.batch * g.out_h;
+  const int nt = threads_for_work(1.0 * rows * g.out_w * c_count * g.pool_h * g.pool_w);
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t row = 0; row < rows; ++row) {
+    const int64_t n = row / g.out_h, oy = row % g.out_h;
+    const float* xs = x + n * g.in_h * g.in_w * c_count;
+    const poolwin::Range ry = poolwin::window(oy, g.stride_h, g.pad_top, g.pool_h, g.in_h);
+    for (int64_t ox = 0; ox < g.out_w; ++ox) {
+      const poolwin::Range rx = poolwin::window(ox, g.stride_w, g.pad_left, g.pool_w, g.in_w);
+      float* __restrict best = y + (row * g.out_w + ox) * c_count;
+      // Same rule as with argmax: a later value wins only when strictly larger.
+      std::memcpy(best, xs + (ry.begin * g.in_w + rx.begin) * c_count, sizeof(float) * c_count);
+      for (int64_t iy = ry.begin; iy < ry.end; ++iy) {
+        for (int64_t ix = rx.begin; ix < rx.end; ++ix) {
+          const float* __restrict v = xs + (iy * g.in_w + ix) * c_count;
+#pragma omp simd
+          for (int64_t c = 0; c < c_count; ++c) best[c] = v[c] > best[c] ? v[c] : best[c];
+        }
+      }
+    }
+  }
+}
+
 void max_pool2d_forward(const PoolGeometry& g, const float* x, float* y, int32_t* argmax) {
+  if (!argmax) return max_pool2d_forward_values(g, x, y);
   const int64_t c_count = g.channels;
   const int64_t rows = g.batch * g.out_h;
   const int nt = threads_for_work(1.0 * rows * g.out_w * c_count * g.pool_h * g.pool_w);

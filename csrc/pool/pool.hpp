@@ -21,7 +21,7 @@ struct PoolGeometry {
 }  // namespace pycnn
 
 #define PYCNN_POOL_KERNELS                                                                 \
-  /* y = window max; argmax = in-sample spatial index iy * in_w + ix of the first max. */   \
+  /* y = window max; argmax (nullable) = spatial index iy * in_w + ix of the first max. */ \
   void max_pool2d_forward(const ::pycnn::PoolGeometry& g, const float* x, float* y,        \
                           int32_t* argmax);                                                \
   /* dx[argmax] += dy in window order; dx is fully overwritten. With the window geometry    \

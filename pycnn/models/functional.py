@@ -192,6 +192,34 @@ class Model(Trainer, Layer):
         outs = [values[id(t)] for t in self.outputs]
         return (outs if len(outs) > 1 else outs[0]), caches
 
+    # ----- inference ---------------------------------------------------------
+    def _plan_calls(self):
+        """(layer, input keys, output keys) per node, in execution order."""
+        calls = [(node.layer, [id(t) for t in node.inputs], [id(t) for t in node.outputs])
+                 for node in self._nodes]
+        return calls, [id(t) for t in self.inputs], [id(t) for t in self.outputs]
+
+    def _inference_plan(self):
+        """The fused inference plan (pycnn/models/inference.py), built once per
+        graph and fusion setting."""
+        from pycnn.models import inference
+        key = inference.fusion_enabled()
+        cached = self.__dict__.get("_plan_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, inference.build_plan(*self._plan_calls()))
+            self._plan_cache = cached
+        return cached[1]
+
+    def _forward_inference(self, inputs):
+        """forward(inputs, training=False) without caches, through the plan."""
+        xs = inputs if isinstance(inputs, list) else [inputs]
+        if len(xs) != len(self.inputs):
+            raise ValueError(f"Model '{self.name}' expects {len(self.inputs)} input(s), "
+                             f"got {len(xs)}")
+        self._check_inputs(xs)
+        outs = self._inference_plan().run(xs)
+        return outs if len(outs) > 1 else outs[0]
+
     def backward(self, cache, dy, need_dx=True):
         caches = cache
         dys = dy if len(self.outputs) > 1 else [dy]

@@ -100,6 +100,7 @@ class Sequential(Model):
         self.outputs = [x]
         self._layers = [input_layer] + list(self._stack)
         self._build_shapes = input_layer.output.shape
+        self._plan_cache = None  # the layers changed: rebuild the inference plan
         self.built = True
 
     def _ensure_built(self, x):
@@ -145,6 +146,17 @@ class Sequential(Model):
             x, cache, mask = call_forward(layer, x, training, mask)
             caches.append(cache)
         return x, caches
+
+    def _plan_calls(self):
+        calls = [(layer, [i], [i + 1]) for i, layer in enumerate(self._stack)]
+        return calls, [0], [len(self._stack)]
+
+    def _forward_inference(self, x):
+        if isinstance(x, list) and len(x) == 1:
+            x = x[0]
+        self._ensure_built(x)
+        self._check_inputs([x])
+        return self._inference_plan().run([x])[0]
 
     def backward(self, cache, dy, need_dx=True):
         caches = cache

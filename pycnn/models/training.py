@@ -241,7 +241,7 @@ class Trainer:
 
     def _test_step(self, x, y, sample_weight=None):
         with model_lock(self).read():
-            y_pred, _ = self.forward(x, training=False)
+            y_pred = self._forward_inference(x)
         self._last_loss, _ = self._loss_and_grad(y, y_pred, sample_weight)
         self._update_metrics(y, y_pred, sample_weight, data_adapter.batch_len(x))
         return self._logs()
@@ -359,7 +359,7 @@ class Trainer:
         for step, (xb, _, _) in enumerate(data.epoch_batches()):
             cbs.on_predict_batch_begin(step)
             with model_lock(self).read():
-                yb, _ = self.forward(xb, training=False)
+                yb = self._forward_inference(xb)
             outs.append(yb)
             cbs.on_predict_batch_end(step, {"outputs": yb})
         cbs.on_predict_end()
@@ -394,7 +394,7 @@ class Trainer:
         if not self.built and hasattr(self, "_ensure_built"):
             self._ensure_built(xb[0] if isinstance(xb, list) else xb)
         with model_lock(self).read():
-            y, _ = self.forward(xb, training=False)
+            y = self._forward_inference(xb)
         return y
 
     # ----- saving ----------------------------------------------------------------

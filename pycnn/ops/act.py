@@ -33,6 +33,12 @@ def bias_act_forward(x, bias, act, act_param=0.0):
     return _C.bias_act_forward(f32(x), f32(bias), int(act), float(act_param))
 
 
+def sum_act(xs, act=0, act_param=0.0):
+    """act(xs[0] + xs[1] + ...) for same-shaped arrays, summed left to right (the
+    same bits as NumPy's chained +); ``act`` is a code 0..9 (no softmax)."""
+    return _C.sum_act_forward([f32(x) for x in xs], int(act), float(act_param))
+
+
 def dropout_forward(x, rate, seed):
     """Inverted dropout: returns (y, mask) where mask holds 0 or 1/(1-rate)
     and y = x * mask. Units drop independently with probability ``rate``;

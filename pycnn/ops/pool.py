@@ -24,9 +24,11 @@ def _quad(v):
     return tuple(int(p) for p in v)
 
 
-def max_pool2d_forward(x, pool, strides, pads=(0, 0, 0, 0)):
-    """(y, argmax), both (N, OH, OW, C), OH = (H + top + bottom - pool_h) // stride_h + 1."""
-    return tuple(_C.max_pool2d_forward(f32(x), _pair(pool), _pair(strides), _quad(pads)))
+def max_pool2d_forward(x, pool, strides, pads=(0, 0, 0, 0), with_argmax=True):
+    """(y, argmax), both (N, OH, OW, C), OH = (H + top + bottom - pool_h) // stride_h + 1;
+    argmax is None when ``with_argmax`` is false (inference: faster, no backward)."""
+    return tuple(_C.max_pool2d_forward(f32(x), _pair(pool), _pair(strides), _quad(pads),
+                                       bool(with_argmax)))
 
 
 def max_pool2d_backward(dy, argmax, x_shape, pool=None, strides=None, pads=None,

@@ -192,6 +192,8 @@ class Optimizer:
             raise
         if bad >= 0:
             return False
+        for v in state[0]:
+            v._version += 1
         self.iterations += 1
         return True
 
@@ -204,6 +206,7 @@ class Optimizer:
                 decay = float(np.float32(self.weight_decay) * lr)
             slots = [s._value for s in self._slots[id(variable)][1].values()]
             self._update(variable._value, grad, slots, lr, decay)
+            variable._version += 1
         self.iterations += 1
         return True
 

@@ -149,3 +149,10 @@ def dropout_forward(x, rate, seed):
 
 def dropout_backward(dy, mask):
     return (np.asarray(dy, np.float32) * np.asarray(mask, np.float32)).astype(np.float32)
+
+
+def sum_act(xs, act=0, act_param=0.0):
+    total = np.asarray(xs[0], np.float32).copy()
+    for x in xs[1:]:
+        total = total + np.asarray(x, np.float32)
+    return act_forward(total, act, act_param) if act else total

@@ -26,7 +26,7 @@ def _pad(x, pads, value):
     return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
 
 
-def max_pool2d_forward(x, pool, strides, pads=(0, 0, 0, 0)):
+def max_pool2d_forward(x, pool, strides, pads=(0, 0, 0, 0), with_argmax=True):
     x = np.asarray(x, np.float64)
     n, h, w, c = x.shape
     xp = _pad(x, pads, -np.inf)
@@ -42,7 +42,7 @@ def max_pool2d_forward(x, pool, strides, pads=(0, 0, 0, 0)):
         best = np.where(larger, v, best)
         pos = ((oy + i) * w + (ox + j))[None, :, :, None]
         where = np.where(larger, pos, where)
-    return best.astype(np.float32), where.astype(np.int32)
+    return best.astype(np.float32), (where.astype(np.int32) if with_argmax else None)
 
 
 def max_pool2d_backward(dy, argmax, x_shape, pool=None, strides=None, pads=None,

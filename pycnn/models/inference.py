@@ -1,0 +1,375 @@
+"""Inference plans: the forward pass of ``predict`` / ``evaluate`` / ``model(x)``
+with fusions that only hold when nothing is differentiated.
+
+Built once per model graph from its layer calls (Sequential: the stack;
+Model: the topologically ordered nodes), a plan is a list of steps. Patterns,
+each only where the intermediate tensor feeds nothing else and is not a model
+output:
+
+- ``ZeroPadding2D -> Conv2D``: the padding becomes the conv's own pads (no
+  padded copy of the input);
+- ``Conv2D/Dense (linear) -> BatchNormalization``: the moving statistics are
+  folded into the kernel and bias (BN costs nothing at inference);
+- ``... -> Activation/ReLU`` after a conv or dense: the activation runs in the
+  kernel's epilogue;
+- ``Add -> Activation/ReLU``: one C++ pass for the sum and the activation;
+- ``MaxPooling2D``: no argmax (nothing will route a gradient).
+
+Folded weights are cached per step and rebuilt when a source variable's
+``_version`` changes (assign, optimizer step, loading), so a training loop
+that predicts between steps stays correct and a frozen backbone folds once.
+Layers carrying a mask, and everything unrecognised, run their own forward.
+``PYCNN_FUSE=0`` turns every fusion off (the plan then replays the layers).
+"""
+import os
+
+import numpy as np
+
+from pycnn import _C
+from pycnn.layers.activation import Activation, ReLU
+from pycnn.layers.base import call_forward
+from pycnn.layers.convolutional import Conv2D
+from pycnn.layers.core import Dense
+from pycnn.layers.merging import Add
+from pycnn.layers.normalization import BatchNormalization
+from pycnn.layers.pooling import MaxPooling2D
+from pycnn.layers.reshaping import ZeroPadding2D
+from pycnn.ops import act as act_ops
+from pycnn.ops import conv as conv_ops
+from pycnn.ops import pool as pool_ops
+from pycnn.ops.gemm import gemm
+
+_EPILOGUE_MAX_CODE = 9  # codes the GEMM / conv epilogues apply (softmax needs rows)
+
+
+def fusion_enabled():
+    return os.environ.get("PYCNN_FUSE", "1") != "0"
+
+
+def epilogue_act(layer):
+    """(code, param) when ``layer`` is an activation a kernel epilogue can apply, else None."""
+    if type(layer) is Activation:
+        act = layer.activation
+        if act.code is not None and act.code <= _EPILOGUE_MAX_CODE:
+            return act.code, act.param
+    elif type(layer) is ReLU and layer._code is not None:
+        return layer._code, layer.negative_slope
+    return None
+
+
+def _foldable_bn(layer):
+    """A BatchNormalization over the last axis (its build shape says which that is)."""
+    if type(layer) is not BatchNormalization or not layer.built:
+        return False
+    shape = layer._build_shapes
+    rank = len(shape) if isinstance(shape, tuple) else None
+    return layer.axis == -1 or (rank is not None and layer.axis == rank - 1)
+
+
+def _linear(layer):
+    return layer.activation.code == 0
+
+
+class _DerivedCache:
+    """An array derived from variables, rebuilt when any of them changes."""
+
+    __slots__ = ("_entry",)
+
+    def __init__(self):
+        self._entry = None
+
+    def get(self, variables, extra, build):
+        key = (_C.get_isa(), extra) + tuple((id(v), v._version) for v in variables)
+        entry = self._entry
+        if entry is not None and entry[0] == key:
+            return entry[1]
+        value = build()
+        self._entry = (key, value)
+        return value
+
+
+def fold_batchnorm(kernel, bias, bn):
+    """(kernel', bias') with ``bn(conv(x, kernel) + bias) == conv(x, kernel') + bias'``;
+    output channels on the kernel's last axis. Keras's inference BN is
+    ``x * inv + (beta - mean * inv)``, ``inv = gamma / sqrt(var + eps)``;
+    folded in float64, rounded once."""
+    var = bn.moving_variance.value.astype(np.float64)
+    inv = 1.0 / np.sqrt(var + np.float64(np.float32(bn.epsilon)))
+    if bn.scale:
+        inv = inv * bn.gamma.value.astype(np.float64)
+    shift = -bn.moving_mean.value.astype(np.float64) * inv
+    if bn.center:
+        shift = shift + bn.beta.value.astype(np.float64)
+    k = (kernel.astype(np.float64) * inv).astype(np.float32)
+    b = shift if bias is None else bias.astype(np.float64) * inv + shift
+    return np.ascontiguousarray(k), b.astype(np.float32)
+
+
+# ----- steps -------------------------------------------------------------------
+class _LayerStep:
+    """One layer call, as the training-free forward does it."""
+
+    def __init__(self, layer, in_keys, out_keys):
+        self.layer, self.in_keys, self.out_keys = layer, in_keys, out_keys
+
+    def run(self, values, masks):
+        layer = self.layer
+        args = [values[k] for k in self.in_keys]
+        in_masks = [masks.get(k) for k in self.in_keys]
+        if hasattr(layer, "_forward_inference") and all(m is None for m in in_masks):
+            y = layer._forward_inference(args if layer._multi_input else args[0])
+            ys = y if len(self.out_keys) > 1 else [y]
+            for k, v in zip(self.out_keys, ys):
+                values[k] = v
+            return
+        if layer._multi_input:
+            y, _, out_mask = call_forward(
+                layer, args, False,
+                in_masks if any(m is not None for m in in_masks) else None)
+        else:
+            y, _, out_mask = call_forward(layer, args[0], False, in_masks[0])
+        ys = y if len(self.out_keys) > 1 else [y]
+        out_masks = out_mask if isinstance(out_mask, list) else [out_mask] * len(ys)
+        for k, v, m in zip(self.out_keys, ys, out_masks):
+            values[k] = v
+            if m is not None:
+                masks[k] = m
+
+
+class _FusedStep:
+    """A fused group; runs its layers one by one when an input carries a mask."""
+
+    def __init__(self, in_keys, out_key, fallback):
+        self.in_keys, self.out_key, self.fallback = in_keys, out_key, fallback
+
+    def run(self, values, masks):
+        if masks and any(masks.get(k) is not None for k in self.in_keys):
+            for step in self.fallback:
+                step.run(values, masks)
+            return
+        values[self.out_key] = self.compute([values[k] for k in self.in_keys])
+
+
+class _ConvStep(_FusedStep):
+    """[ZeroPadding2D ->] Conv2D [-> BatchNormalization] [-> activation]."""
+
+    def __init__(self, in_keys, out_key, fallback, conv, zero_pad, bn, act):
+        super().__init__(in_keys, out_key, fallback)
+        self.conv, self.zero_pad, self.bn, self.act = conv, zero_pad, bn, act
+        self.weights = _DerivedCache()
+
+    def _folded(self):
+        conv, bn = self.conv, self.bn
+        bias = conv.bias.value if conv.use_bias else None
+        if bn is None:
+            return conv.kernel.value, bias
+        sources = [conv.kernel, conv.bias, bn.gamma, bn.beta, bn.moving_mean,
+                   bn.moving_variance]
+        return self.weights.get([v for v in sources if v is not None], bn.epsilon,
+                                lambda: fold_batchnorm(conv.kernel.value, bias, bn))
+
+    def compute(self, xs):
+        x = xs[0]
+        conv = self.conv
+        if x.ndim != 4:  # let the layers raise their own error
+            raise_from_layers(self.fallback, x)
+        if self.zero_pad is not None:
+            (t, b), (l, r) = self.zero_pad.padding
+            spatial = (x.shape[1] + t + b, x.shape[2] + l + r)
+        else:
+            t = b = l = r = 0
+            spatial = x.shape[1:3]
+        if x.shape[-1] != conv.kernel.shape[2]:
+            raise_from_layers(self.fallback, x)
+        conv.compute_output_shape((x.shape[0],) + tuple(spatial) + (x.shape[3],))
+        pads = conv._pads(spatial)
+        pads = (pads[0] + t, pads[1] + b, pads[2] + l, pads[3] + r)
+        kernel, bias = self._folded()
+        code, param = self._activation()
+        return conv_ops.conv2d_forward(x, kernel, bias, conv.strides, conv.dilation_rate, pads,
+                                       code, param)
+
+    def _activation(self):
+        if self.act is not None:
+            return self.act
+        act = self.conv.activation
+        return act.code, act.param
+
+
+class _DenseStep(_FusedStep):
+    """Dense (linear) -> BatchNormalization [-> activation], or Dense -> activation."""
+
+    def __init__(self, in_keys, out_key, fallback, dense, bn, act):
+        super().__init__(in_keys, out_key, fallback)
+        self.dense, self.bn, self.act = dense, bn, act
+        self.weights = _DerivedCache()
+
+    def compute(self, xs):
+        x = xs[0]
+        dense = self.dense
+        dense._check_call_shape(x)
+        bias = dense.bias.value if dense.use_bias else None
+        kernel = dense.kernel.value
+        if self.bn is not None:
+            bn = self.bn
+            sources = [dense.kernel, dense.bias, bn.gamma, bn.beta, bn.moving_mean,
+                       bn.moving_variance]
+            kernel, bias = self.weights.get([v for v in sources if v is not None], bn.epsilon,
+                                            lambda: fold_batchnorm(dense.kernel.value, bias, bn))
+        code, param = self.act if self.act is not None else (dense.activation.code,
+                                                             dense.activation.param)
+        lead = x.shape[:-1]
+        y = gemm(x.reshape(-1, x.shape[-1]), kernel, bias=bias, act=code, act_param=param)
+        return y.reshape(lead + (dense.units,))
+
+
+class _SumActStep(_FusedStep):
+    """Add -> activation in one pass."""
+
+    def __init__(self, in_keys, out_key, fallback, add, act):
+        super().__init__(in_keys, out_key, fallback)
+        self.add, self.act = add, act
+
+    def compute(self, xs):
+        if any(x.shape != xs[0].shape for x in xs):
+            return _run_chain(self.fallback, xs)  # broadcasting Add: the layers handle it
+        self.add._check_arrays(xs)
+        return act_ops.sum_act(xs, *self.act)
+
+
+class _MaxPoolStep(_FusedStep):
+    """MaxPooling2D without the argmax."""
+
+    def __init__(self, in_keys, out_key, fallback, pool):
+        super().__init__(in_keys, out_key, fallback)
+        self.pool = pool
+
+    def compute(self, xs):
+        x = xs[0]
+        pool = self.pool
+        if x.ndim != 4:
+            raise_from_layers(self.fallback, x)
+        pool.compute_output_shape(x.shape)
+        pads = pool._pads(x.shape[1:-1])
+        y, _ = pool_ops.max_pool2d_forward(x, pool.pool_size, pool.strides, pads,
+                                           with_argmax=False)
+        return y
+
+
+def _run_chain(steps, xs):
+    """Run fallback layer steps on fresh inputs; returns the last output."""
+    values = {k: x for k, x in zip(steps[0].in_keys, xs)}
+    masks = {}
+    for step in steps:
+        step.run(values, masks)
+    return values[steps[-1].out_keys[0]]
+
+
+def raise_from_layers(steps, x):
+    """Run the unfused layers so a bad input gets the layer's own error."""
+    _run_chain(steps, [x])
+    raise AssertionError("unreachable: the fused step rejected an input its layers accept")
+
+
+# ----- building ------------------------------------------------------------------
+class InferencePlan:
+    def __init__(self, steps, input_keys, output_keys):
+        self.steps, self.input_keys, self.output_keys = steps, input_keys, output_keys
+
+    def run(self, xs):
+        values = dict(zip(self.input_keys, xs))
+        masks = {}
+        for step in self.steps:
+            step.run(values, masks)
+        return [values[k] for k in self.output_keys]
+
+
+def build_plan(calls, input_keys, output_keys):
+    """``calls``: (layer, in_keys, out_keys) in execution order."""
+    steps = [_LayerStep(layer, list(ins), list(outs)) for layer, ins, outs in calls]
+    if not fusion_enabled():
+        return InferencePlan(steps, input_keys, output_keys)
+    uses = {}
+    for _, ins, _ in calls:
+        for k in ins:
+            uses[k] = uses.get(k, 0) + 1
+    protected = set(output_keys)
+
+    def single_use(key):
+        return uses.get(key, 0) == 1 and key not in protected
+
+    producer = {}
+    for i, (_, _, outs) in enumerate(calls):
+        for k in outs:
+            producer[k] = i
+    consumer = {}
+    for i, (_, ins, _) in enumerate(calls):
+        for k in ins:
+            consumer.setdefault(k, i)
+
+    def next_call(i, types):
+        """The only consumer of call i's single output, if it is one of ``types``."""
+        outs = calls[i][2]
+        if len(outs) != 1 or not single_use(outs[0]):
+            return None
+        j = consumer.get(outs[0])
+        if j is None or len(calls[j][1]) != 1:
+            return None
+        return j if types(calls[j][0]) else None
+
+    fused_into = {}  # call index -> fused step (placed at its last call)
+    taken = set()
+    for i, (layer, ins, outs) in enumerate(calls):
+        if i in taken:
+            continue
+        group = [i]
+        if type(layer) is ZeroPadding2D:
+            j = next_call(i, lambda l: type(l) is Conv2D and l.built)
+            if j is None:
+                continue
+            group.append(j)
+        conv_i = group[-1]
+        head = calls[conv_i][0]
+        if (type(head) is Conv2D or type(head) is Dense) and head.built and \
+                head.activation.code is not None and head.activation.code <= _EPILOGUE_MAX_CODE:
+            bn = act = None
+            last = conv_i
+            if _linear(head):
+                j = next_call(last, _foldable_bn)
+                if j is not None:
+                    bn, last = calls[j][0], j
+                    group.append(j)
+            if _linear(head):
+                j = next_call(last, lambda l: epilogue_act(l) is not None)
+                if j is not None:
+                    act, last = epilogue_act(calls[j][0]), j
+                    group.append(j)
+            if len(group) == 1 and type(head) is Dense:
+                continue  # a lone Dense gains nothing
+            fallback = [steps[g] for g in group]
+            first_in, last_out = calls[group[0]][1], calls[last][2][0]
+            if type(head) is Conv2D:
+                zp = calls[group[0]][0] if group[0] != conv_i else None
+                step = _ConvStep(first_in, last_out, fallback, head, zp, bn, act)
+            else:
+                step = _DenseStep(first_in, last_out, fallback, head, bn, act)
+        elif type(layer) is Add:
+            j = next_call(i, lambda l: epilogue_act(l) is not None)
+            act = epilogue_act(calls[j][0]) if j is not None else (0, 0.0)
+            if j is not None:
+                group.append(j)
+            step = _SumActStep(list(ins), calls[group[-1]][2][0], [steps[g] for g in group],
+                               layer, act)
+        elif type(layer) is MaxPooling2D:
+            step = _MaxPoolStep(list(ins), outs[0], [steps[i]], layer)
+        else:
+            continue
+        taken.update(group)
+        fused_into[group[-1]] = step
+    out = []
+    for i, step in enumerate(steps):
+        if i in fused_into:
+            out.append(fused_into[i])
+        elif i not in taken:
+            out.append(step)
+    return InferencePlan(out, input_keys, output_keys)

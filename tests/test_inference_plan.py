@@ -1,0 +1,276 @@
+"""Inference plans (pycnn/models/inference.py): the fused predict path equals
+the layer-by-layer forward(training=False), folded weights follow every weight
+change, and the kernels the plans use match the NumPy reference."""
+import numpy as np
+import pytest
+
+import pycnn
+from pycnn import layers
+from pycnn.models import inference
+from pycnn.ops import act as act_ops
+from pycnn.ops import pool as pool_ops
+from pycnn.reference import act as act_ref
+from pycnn.testing import assert_close
+
+
+# ----- kernels ---------------------------------------------------------------
+@pytest.mark.parametrize("code", range(10))
+@pytest.mark.parametrize("count", [1, 2, 3])
+@pytest.mark.parametrize("shape", [(0, 3), (1,), (7, 13), (3, 4097), (2, 5, 1000)])
+def test_sum_act_matches_reference(isa, rng, code, count, shape):
+    xs = [(rng.standard_normal(shape) * 3).astype(np.float32) for _ in range(count)]
+    y = act_ops.sum_act(xs, code, 0.2)
+    assert y.shape == shape and y.dtype == np.float32
+    assert_close(y, act_ref.sum_act(xs, code, 0.2), rtol=1e-5, atol=1e-5)
+
+
+def test_sum_act_linear_has_numpy_bits(isa, rng):
+    xs = [rng.standard_normal((5, 333)).astype(np.float32) for _ in range(3)]
+    np.testing.assert_array_equal(act_ops.sum_act(xs), xs[0] + xs[1] + xs[2])
+
+
+def test_sum_act_keeps_nan_through_relu(isa):
+    a = np.array([np.nan, -1.0, 2.0], np.float32)
+    y = act_ops.sum_act([a, np.ones(3, np.float32)], 1)
+    assert np.isnan(y[0]) and y[1] == 0.0 and y[2] == 3.0
+
+
+@pytest.mark.parametrize("bad", [
+    lambda: act_ops.sum_act([np.ones((2, 3), np.float32), np.ones((3, 2), np.float32)]),
+    lambda: act_ops.sum_act([np.ones(3, np.float32)], 10),
+    lambda: act_ops.sum_act([]),
+    lambda: act_ops.sum_act([np.ones(3, np.float32)], -1),
+])
+def test_sum_act_rejects_bad_input(bad):
+    with pytest.raises(ValueError):
+        bad()
+
+
+@pytest.mark.parametrize("pads", [(0, 0, 0, 0), (1, 0, 1, 0), (1, 1, 1, 1)])
+def test_max_pool_without_argmax_same_values(isa, rng, pads):
+    x = rng.standard_normal((2, 7, 9, 5)).astype(np.float32)
+    x[0, 1, 1, 2] = np.nan
+    x[1, 3, 4, :] = -np.inf
+    y, argmax = pool_ops.max_pool2d_forward(x, (3, 2), (2, 2), pads)
+    y2, none = pool_ops.max_pool2d_forward(x, (3, 2), (2, 2), pads, with_argmax=False)
+    assert none is None and argmax is not None
+    np.testing.assert_array_equal(y, y2)
+
+
+# ----- plans vs the layer-by-layer forward ---------------------------------------
+def _randomise_bn(model, rng):
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            c = layer.moving_mean.shape
+            layer.moving_mean.assign(rng.normal(0, 0.3, c))
+            layer.moving_variance.assign(rng.uniform(0.2, 3.0, c))
+            if layer.scale:
+                layer.gamma.assign(rng.uniform(0.3, 2.0, c))
+            if layer.center:
+                layer.beta.assign(rng.normal(0, 0.3, c))
+
+
+def _check_plan(model, x, rtol=2e-5, atol=2e-5):
+    y_ref, _ = model.forward(x, training=False)
+    y = model.predict_on_batch(x)
+    ys, refs = (y, y_ref) if isinstance(y, list) else ([y], [y_ref])
+    for a, b in zip(ys, refs):
+        assert a.shape == b.shape
+        assert_close(a, b, rtol=rtol, atol=atol)
+    return model._inference_plan()
+
+
+def _step_types(plan):
+    return [type(s).__name__ for s in plan.steps]
+
+
+def _residual_net(bn_kwargs=None, act_layer=None):
+    bn_kwargs = bn_kwargs or {}
+    inp = layers.Input((12, 12, 3))
+    x = layers.ZeroPadding2D(2)(inp)
+    x = layers.Conv2D(8, 5, strides=2, name="stem")(x)
+    x = layers.BatchNormalization(axis=3, **bn_kwargs)(x)
+    x = (act_layer or layers.Activation("relu"))(x)
+    x = layers.ZeroPadding2D(((1, 0), (0, 1)))(x)
+    x = layers.MaxPooling2D(3, strides=1)(x)
+    shortcut = x
+    y = layers.Conv2D(8, 3, padding="same", use_bias=False)(x)
+    y = layers.BatchNormalization()(y)
+    y = layers.ReLU()(y)
+    y = layers.Conv2D(8, 1)(y)
+    y = layers.BatchNormalization(epsilon=1e-5)(y)
+    x = layers.Add()([shortcut, y])
+    x = layers.Activation("relu")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(6)(x)
+    x = layers.BatchNormalization()(x)
+    out = layers.Activation("tanh")(x)
+    return pycnn.Model(inp, out)
+
+
+def test_residual_graph_fuses_and_matches(rng):
+    model = _residual_net()
+    _randomise_bn(model, rng)
+    plan = _check_plan(model, rng.standard_normal((3, 12, 12, 3)).astype(np.float32))
+    kinds = _step_types(plan)
+    assert kinds.count("_ConvStep") == 3 and kinds.count("_SumActStep") == 1
+    assert "_DenseStep" in kinds and "_MaxPoolStep" in kinds
+    # Every BatchNormalization and activation was folded away; only the padding
+    # in front of the max pool (zeros are not -inf) stays a layer.
+    left = [type(s.layer).__name__ for s in plan.steps if isinstance(s, inference._LayerStep)]
+    assert sorted(left) == ["GlobalAveragePooling2D", "ZeroPadding2D"]
+
+
+@pytest.mark.parametrize("bn_kwargs", [dict(scale=False), dict(center=False),
+                                       dict(scale=False, center=False)])
+def test_batchnorm_without_scale_or_center(rng, bn_kwargs):
+    model = _residual_net(bn_kwargs)
+    _randomise_bn(model, rng)
+    _check_plan(model, rng.standard_normal((2, 12, 12, 3)).astype(np.float32))
+
+
+@pytest.mark.parametrize("act_layer", [lambda: layers.LeakyReLU(0.3),
+                                       lambda: layers.ReLU(negative_slope=0.1),
+                                       lambda: layers.ReLU(max_value=6.0),
+                                       lambda: layers.Activation("softmax"),
+                                       lambda: layers.Activation("gelu")])
+def test_activation_kinds(rng, act_layer):
+    model = _residual_net(act_layer=act_layer())
+    _randomise_bn(model, rng)
+    _check_plan(model, rng.standard_normal((2, 12, 12, 3)).astype(np.float32))
+
+
+def test_intermediate_outputs_are_not_fused_away(rng):
+    inp = layers.Input((8, 8, 2))
+    conv = layers.Conv2D(4, 3)(inp)
+    bn = layers.BatchNormalization()(conv)
+    act = layers.Activation("relu")(bn)
+    other = layers.Conv2D(4, 1)(bn)  # bn feeds two layers
+    model = pycnn.Model(inp, [conv, act, other])
+    _randomise_bn(model, rng)
+    plan = _check_plan(model, rng.standard_normal((2, 8, 8, 2)).astype(np.float32))
+    assert any(isinstance(s, inference._LayerStep) and
+               isinstance(s.layer, layers.BatchNormalization) for s in plan.steps)
+
+
+def test_shared_conv_and_fan_out(rng):
+    inp = layers.Input((6, 6, 3))
+    conv = layers.Conv2D(3, 3, padding="same")
+    bn = layers.BatchNormalization()
+    a = bn(conv(inp))
+    b = bn(conv(a))  # the same layers twice: each call folds the same weights
+    out = layers.Add()([a, b, inp])
+    model = pycnn.Model(inp, out)
+    _randomise_bn(model, rng)
+    _check_plan(model, rng.standard_normal((2, 6, 6, 3)).astype(np.float32))
+
+
+def test_broadcasting_add_falls_back(rng):
+    inp = layers.Input((4, 5))
+    one = layers.Input((1, 5))
+    out = layers.Activation("relu")(layers.Add()([inp, one]))
+    model = pycnn.Model([inp, one], out)
+    x = [rng.standard_normal((2, 4, 5)).astype(np.float32),
+         rng.standard_normal((2, 1, 5)).astype(np.float32)]
+    y = model.predict_on_batch(x)
+    np.testing.assert_allclose(y, np.maximum(x[0] + x[1], 0), rtol=1e-6)
+
+
+def test_seed_networks_match(rng):
+    import sys, os
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+    from bench import networks
+    for build, shape in ((networks.seed_000_keras, (2, 150, 150, 3)),
+                         (networks.seed_001_keras, (4, 28, 28, 1))):
+        model = build(pycnn).model
+        _randomise_bn(model, rng)
+        _check_plan(model, rng.random(shape).astype(np.float32))
+
+
+def test_masked_inputs_run_the_layers(rng):
+    model = pycnn.Sequential([layers.Input((5,)), layers.Embedding(10, 4, mask_zero=True),
+                              layers.Dense(4), layers.BatchNormalization(),
+                              layers.Activation("relu"), layers.LSTM(3)])
+    _randomise_bn(model, rng)
+    x = np.array([[1, 2, 0, 0, 0], [3, 4, 5, 6, 0]], np.float32)
+    _check_plan(model, x)
+
+
+def test_nested_model_uses_its_plan(rng):
+    inner = _residual_net()
+    _randomise_bn(inner, rng)
+    model = pycnn.Sequential([layers.Input((12, 12, 3)), inner, layers.Dense(2)])
+    x = rng.standard_normal((2, 12, 12, 3)).astype(np.float32)
+    _check_plan(model, x)
+    assert_close(model(x), model.forward(x, training=False)[0], rtol=2e-5, atol=2e-5)
+
+
+def test_fusion_can_be_turned_off(rng, monkeypatch):
+    model = _residual_net()
+    _randomise_bn(model, rng)
+    x = rng.standard_normal((2, 12, 12, 3)).astype(np.float32)
+    monkeypatch.setenv("PYCNN_FUSE", "0")
+    plan = _check_plan(model, x)
+    assert all(isinstance(s, inference._LayerStep) for s in plan.steps)
+    monkeypatch.setenv("PYCNN_FUSE", "1")
+    assert not all(isinstance(s, inference._LayerStep) for s in model._inference_plan().steps)
+
+
+# ----- folded weights follow weight changes ----------------------------------------
+def test_folded_weights_follow_training_and_assignment(rng):
+    model = _residual_net()
+    model.compile(optimizer="adam", loss="mse")
+    x = rng.standard_normal((4, 12, 12, 3)).astype(np.float32)
+    y = rng.standard_normal((4, 6)).astype(np.float32)
+    before = model.predict_on_batch(x)
+    for _ in range(2):
+        model.train_on_batch(x, y)  # weights and moving statistics change
+        _check_plan(model, x)
+    assert not np.allclose(before, model.predict_on_batch(x))
+    stem = model.get_layer("stem")
+    stem.kernel.assign(np.zeros(stem.kernel.shape))
+    _check_plan(model, x)
+    model.set_weights([w * 0.5 for w in model.get_weights()])
+    _check_plan(model, x)
+
+
+def test_predict_evaluate_and_call_agree(rng):
+    model = _residual_net()
+    _randomise_bn(model, rng)
+    model.compile(optimizer="sgd", loss="mse")
+    x = rng.standard_normal((5, 12, 12, 3)).astype(np.float32)
+    ref, _ = model.forward(x, training=False)
+    assert_close(model.predict(x, batch_size=2, verbose=0), ref, rtol=2e-5, atol=2e-5)
+    assert_close(model(x), ref, rtol=2e-5, atol=2e-5)
+    loss = model.evaluate(x, ref, verbose=0)
+    assert loss < 1e-9
+
+
+def test_sequential_plan_rebuilt_after_add_and_pop(rng):
+    model = pycnn.Sequential([layers.Input((6, 6, 2)), layers.Conv2D(3, 3),
+                              layers.BatchNormalization()])
+    _randomise_bn(model, rng)
+    x = rng.standard_normal((2, 6, 6, 2)).astype(np.float32)
+    _check_plan(model, x)
+    model.add(layers.Activation("relu"))
+    assert (model.predict_on_batch(x) >= 0).all()
+    _check_plan(model, x)
+    model.pop()
+    assert (model.predict_on_batch(x) < 0).any()
+
+
+def test_bad_input_names_the_layer(rng):
+    model = _residual_net()
+    with pytest.raises(ValueError, match="incompatible"):
+        model.predict_on_batch(np.zeros((2, 12, 12, 4), np.float32))
+    seq = pycnn.Sequential([layers.Conv2D(3, 3), layers.BatchNormalization(),
+                            layers.ReLU()])
+    seq.build((None, 6, 6, 2))
+    with pytest.raises(ValueError, match="incompatible"):
+        seq.predict_on_batch(np.zeros((2, 6, 6, 5), np.float32))
+    # A fused step handed a wrong input raises the conv layer's own error.
+    step = seq._inference_plan().steps[0]
+    with pytest.raises(ValueError, match=seq.layers[0].name):
+        step.compute([np.zeros((2, 6, 6, 5), np.float32)])
+    with pytest.raises(ValueError, match=seq.layers[0].name):
+        step.compute([np.zeros((2, 6, 5), np.float32)])
