@@ -115,10 +115,37 @@ def test_residual_graph_fuses_and_matches(rng):
     kinds = _step_types(plan)
     assert kinds.count("_ConvStep") == 3 and kinds.count("_SumActStep") == 1
     assert "_DenseStep" in kinds and "_MaxPoolStep" in kinds
-    # Every BatchNormalization and activation was folded away; only the padding
-    # in front of the max pool (zeros are not -inf) stays a layer.
+    # Every BatchNormalization, activation and padding was folded away (the
+    # padding in front of the max pool because a ReLU output is >= 0).
     left = [type(s.layer).__name__ for s in plan.steps if isinstance(s, inference._LayerStep)]
-    assert sorted(left) == ["GlobalAveragePooling2D", "ZeroPadding2D"]
+    assert left == ["GlobalAveragePooling2D"]
+
+
+def test_zero_padding_before_max_pool_of_signed_values_stays(rng):
+    inp = layers.Input((6, 6, 2))
+    x = layers.Conv2D(3, 3)(inp)  # linear: negative values, a zero border can win
+    x = layers.ZeroPadding2D(1)(x)
+    out = layers.MaxPooling2D(2)(x)
+    model = pycnn.Model(inp, out)
+    plan = _check_plan(model, rng.standard_normal((2, 6, 6, 2)).astype(np.float32) - 3)
+    assert any(isinstance(s, inference._LayerStep) and isinstance(s.layer, layers.ZeroPadding2D)
+               for s in plan.steps)
+
+
+@pytest.mark.parametrize("pads", [(0, 0, 0, 0), (1, 2, 0, 3), (3, 0, 2, 1)])
+def test_zero_pad2d_matches_reference(isa, rng, pads):
+    from pycnn.reference import pool as pool_ref
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    np.testing.assert_array_equal(pool_ops.zero_pad2d(x, pads), pool_ref.zero_pad2d(x, pads))
+    with pytest.raises(ValueError):
+        pool_ops.zero_pad2d(x, (-1, 0, 0, 0))
+    with pytest.raises(ValueError):
+        pool_ops.zero_pad2d(x[0], pads)
+
+
+def test_zero_padding_1d_rejects_wrong_rank():
+    with pytest.raises(ValueError, match="expected ndim=3"):
+        layers.ZeroPadding1D(2)(np.zeros((2, 3), np.float32))
 
 
 @pytest.mark.parametrize("bn_kwargs", [dict(scale=False), dict(center=False),

@@ -77,6 +77,23 @@ py::tuple max_pool2d_forward(const FArray& x, Pair pool, Pair strides, Pads pads
   return py::make_tuple(y, argmax ? py::object(*argmax) : py::object(py::none()));
 }
 
+FArray zero_pad2d(const FArray& x, Pads pads) {
+  const std::string op = "zero_pad2d";
+  const Shape4 s = shape_of(op, x);
+  for (int64_t p : pads)
+    if (p < 0) fail(op, "pads must be non-negative");
+  const int64_t out_h = add_or_fail(op, add_or_fail(op, s[1], pads[0]), pads[1]);
+  const int64_t out_w = add_or_fail(op, add_or_fail(op, s[2], pads[2]), pads[3]);
+  mul_or_fail(op, mul_or_fail(op, mul_or_fail(op, s[0], out_h), out_w), s[3]);
+  FArray y = new_array({s[0], out_h, out_w, s[3]});
+  const float* px = x.data();
+  float* py_ = y.mutable_data();
+  py::gil_scoped_release nogil;
+  PYCNN_DISPATCH(zero_pad2d, px, s[0], s[1], s[2], s[3], pads[0], pads[1], pads[2], pads[3],
+                 py_);
+  return y;
+}
+
 FArray max_pool2d_backward(const FArray& dy, const I32Array& argmax, Shape4 x_shape,
                            std::optional<Pair> pool, std::optional<Pair> strides,
                            std::optional<Pads> pads, std::optional<FArray> relu_y) {
@@ -193,6 +210,8 @@ void bind_pool(py::module_& m) {
         py::arg("strides"), py::arg("pads"), py::arg("with_argmax") = true,
         "(y, argmax): window max and the int32 spatial index iy * W + ix of its first max "
         "(None when with_argmax is false: inference needs no backward).");
+  m.def("zero_pad2d", &zero_pad2d, py::arg("x"), py::arg("pads"),
+        "x (N, H, W, C) with zero borders (top, bottom, left, right).");
   m.def("max_pool2d_backward", &max_pool2d_backward, py::arg("dy"), py::arg("argmax"),
         py::arg("x_shape"), py::arg("pool") = py::none(), py::arg("strides") = py::none(),
         py::arg("pads") = py::none(), py::arg("relu_y") = py::none(),

@@ -33,6 +33,10 @@ struct PoolGeometry {
                            const int32_t* argmax, const float* relu_y, float* dx);         \
   void avg_pool2d_forward(const ::pycnn::PoolGeometry& g, const float* x, float* y);       \
   /* dx = sum over the windows holding each pixel of dy / window count (a gather). */       \
-  void avg_pool2d_backward(const ::pycnn::PoolGeometry& g, const float* dy, float* dx);
+  void avg_pool2d_backward(const ::pycnn::PoolGeometry& g, const float* dy, float* dx);     \
+  /* y (N, H + top + bottom, W + left + right, C) = x with zero borders. */                   \
+  void zero_pad2d(const float* x, int64_t batch, int64_t in_h, int64_t in_w,               \
+                  int64_t channels, int64_t top, int64_t bottom, int64_t left,             \
+                  int64_t right, float* y);
 
 PYCNN_DECLARE_FOR_ALL_ISAS(PYCNN_POOL_KERNELS)

@@ -2,6 +2,7 @@
 import numpy as np
 
 from pycnn.layers.base import Layer, shape_str
+from pycnn.ops import pool as pool_ops
 
 
 def _normalize_padding_2d(layer_name, padding):
@@ -43,7 +44,7 @@ class ZeroPadding2D(Layer):
                              f"layer: expected ndim=4, found ndim={x.ndim}. Full shape "
                              f"received: {shape_str(x.shape)}")
         (t, b), (l, r) = self.padding
-        y = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)))
+        y = pool_ops.zero_pad2d(x, (t, b, l, r))
         return y, (x.shape, y.shape)
 
     def backward(self, cache, dy, need_dx=True):
@@ -75,7 +76,11 @@ class ZeroPadding1D(Layer):
         return (input_shape[0], None if n is None else n + sum(self.padding), input_shape[2])
 
     def forward(self, x, training=False):
-        y = np.pad(x, ((0, 0), self.padding, (0, 0)))
+        if x.ndim != 3:
+            raise ValueError(f"Input 0 of layer \"{self.name}\" is incompatible with the "
+                             f"layer: expected ndim=3, found ndim={x.ndim}. Full shape "
+                             f"received: {shape_str(x.shape)}")
+        y = pool_ops.zero_pad2d(x[:, None], (0, 0) + self.padding)[:, 0]
         return y, (x.shape[1], y.shape)
 
     def backward(self, cache, dy, need_dx=True):

@@ -66,6 +66,16 @@ def _foldable_bn(layer):
     return layer.axis == -1 or (rank is not None and layer.axis == rank - 1)
 
 
+def _pool_absorbs(pool, zero_pad):
+    """A max pool that can take zero_pad's padding as its own (the kernel needs
+    pads smaller than the window)."""
+    if type(pool) is not MaxPooling2D or pool.padding != "valid":
+        return False
+    (t, b), (l, r) = zero_pad.padding
+    ph, pw = pool.pool_size
+    return max(t, b) < ph and max(l, r) < pw
+
+
 def _linear(layer):
     return layer.activation.code == 0
 
@@ -139,6 +149,10 @@ class _LayerStep:
 class _FusedStep:
     """A fused group; runs its layers one by one when an input carries a mask."""
 
+    def output_act(self):
+        """(code, param) of the activation that produced the output, or None."""
+        return getattr(self, "act", None)
+
     def __init__(self, in_keys, out_key, fallback):
         self.in_keys, self.out_key, self.fallback = in_keys, out_key, fallback
 
@@ -195,9 +209,16 @@ class _ConvStep(_FusedStep):
         act = self.conv.activation
         return act.code, act.param
 
+    output_act = _activation
+
 
 class _DenseStep(_FusedStep):
     """Dense (linear) -> BatchNormalization [-> activation], or Dense -> activation."""
+
+    def output_act(self):
+        if self.act is not None:
+            return self.act
+        return self.dense.activation.code, self.dense.activation.param
 
     def __init__(self, in_keys, out_key, fallback, dense, bn, act):
         super().__init__(in_keys, out_key, fallback)
@@ -216,8 +237,7 @@ class _DenseStep(_FusedStep):
                        bn.moving_variance]
             kernel, bias = self.weights.get([v for v in sources if v is not None], bn.epsilon,
                                             lambda: fold_batchnorm(dense.kernel.value, bias, bn))
-        code, param = self.act if self.act is not None else (dense.activation.code,
-                                                             dense.activation.param)
+        code, param = self.output_act()
         lead = x.shape[:-1]
         y = gemm(x.reshape(-1, x.shape[-1]), kernel, bias=bias, act=code, act_param=param)
         return y.reshape(lead + (dense.units,))
@@ -238,19 +258,26 @@ class _SumActStep(_FusedStep):
 
 
 class _MaxPoolStep(_FusedStep):
-    """MaxPooling2D without the argmax."""
+    """[ZeroPadding2D ->] MaxPooling2D without the argmax. The zero padding is
+    folded only when the input is known non-negative (a ReLU output), where a
+    zero border cannot win a window that holds a real value."""
 
-    def __init__(self, in_keys, out_key, fallback, pool):
+    def __init__(self, in_keys, out_key, fallback, pool, zero_pad=None):
         super().__init__(in_keys, out_key, fallback)
-        self.pool = pool
+        self.pool, self.zero_pad = pool, zero_pad
 
     def compute(self, xs):
         x = xs[0]
         pool = self.pool
         if x.ndim != 4:
             raise_from_layers(self.fallback, x)
-        pool.compute_output_shape(x.shape)
-        pads = pool._pads(x.shape[1:-1])
+        t = b = l = r = 0
+        if self.zero_pad is not None:
+            (t, b), (l, r) = self.zero_pad.padding
+        padded = (x.shape[0], x.shape[1] + t + b, x.shape[2] + l + r, x.shape[3])
+        pool.compute_output_shape(padded)
+        pads = pool._pads(padded[1:-1])
+        pads = (pads[0] + t, pads[1] + b, pads[2] + l, pads[3] + r)
         y, _ = pool_ops.max_pool2d_forward(x, pool.pool_size, pool.strides, pads,
                                            with_argmax=False)
         return y
@@ -319,15 +346,38 @@ def build_plan(calls, input_keys, output_keys):
 
     fused_into = {}  # call index -> fused step (placed at its last call)
     taken = set()
+
+    def nonnegative(key):
+        """Whether the tensor ``key`` is a ReLU output (steps fused so far included)."""
+        i = producer.get(key)
+        if i is None:
+            return False
+        step = fused_into.get(i)
+        if step is not None:
+            act = step.output_act()
+        elif type(calls[i][0]) in (Conv2D, Dense):
+            act = (calls[i][0].activation.code, calls[i][0].activation.param)
+        else:
+            act = epilogue_act(calls[i][0])
+        return act is not None and act[0] == 1
     for i, (layer, ins, outs) in enumerate(calls):
         if i in taken:
             continue
         group = [i]
         if type(layer) is ZeroPadding2D:
             j = next_call(i, lambda l: type(l) is Conv2D and l.built)
-            if j is None:
+            k = next_call(i, lambda l: _pool_absorbs(l, layer))
+            if j is not None:
+                group.append(j)
+            elif k is not None and nonnegative(ins[0]):
+                group.append(k)
+                step = _MaxPoolStep(list(ins), calls[k][2][0], [steps[i], steps[k]],
+                                    calls[k][0], layer)
+                taken.update(group)
+                fused_into[k] = step
                 continue
-            group.append(j)
+            else:
+                continue
         conv_i = group[-1]
         head = calls[conv_i][0]
         if (type(head) is Conv2D or type(head) is Dense) and head.built and \

@@ -48,6 +48,11 @@ def max_pool2d_backward(dy, argmax, x_shape, pool=None, strides=None, pads=None,
                                   _quad(x_shape), **geometry)
 
 
+def zero_pad2d(x, pads):
+    """x (N, H, W, C) with zero borders, pads = (top, bottom, left, right)."""
+    return _C.zero_pad2d(f32(x), _quad(pads))
+
+
 def avg_pool2d_forward(x, pool, strides, pads=(0, 0, 0, 0)):
     """Window means over in-bounds values, (N, OH, OW, C)."""
     return _C.avg_pool2d_forward(f32(x), _pair(pool), _pair(strides), _quad(pads))

@@ -188,3 +188,7 @@ def resize2d_backward(dy, x_shape, interpolation="bilinear", antialias=False):
     my = _resize_matrix(x_shape[1], dy.shape[1], interpolation, antialias)
     mx = _resize_matrix(x_shape[2], dy.shape[2], interpolation, antialias)
     return np.einsum("ah,bw,nabc->nhwc", my, mx, dy).astype(np.float32)
+
+
+def zero_pad2d(x, pads):
+    return _pad(np.asarray(x, np.float32), pads, 0.0).astype(np.float32)
