@@ -15,7 +15,6 @@ namespace {
 using Pair = std::array<int64_t, 2>;
 using Pads = std::array<int64_t, 4>;
 using Shape4 = std::array<int64_t, 4>;
-using I32Array = py::array_t<int32_t, py::array::c_style>;
 
 PoolGeometry pool_geometry(const std::string& op, Shape4 x_shape, Pair pool, Pair strides,
                            Pads pads) {
@@ -66,7 +65,7 @@ py::tuple max_pool2d_forward(const FArray& x, Pair pool, Pair strides, Pads pads
   FArray y = new_array({g.batch, g.out_h, g.out_w, g.channels});
   std::optional<I32Array> argmax;
   if (with_argmax)
-    argmax = I32Array(std::vector<py::ssize_t>{g.batch, g.out_h, g.out_w, g.channels});
+    argmax = new_int32_array({g.batch, g.out_h, g.out_w, g.channels});
   const float* px = x.data();
   float* py_ = y.mutable_data();
   int32_t* pa = argmax ? argmax->mutable_data() : nullptr;

@@ -114,6 +114,16 @@ inline FArray new_array(std::initializer_list<py::ssize_t> shape) {
   return new_array(std::vector<py::ssize_t>(shape));
 }
 
+// int32 outputs (max-pool argmax) from the same cache.
+using I32Array = py::array_t<int32_t, py::array::c_style>;
+inline I32Array new_int32_array(const std::vector<py::ssize_t>& shape) {
+  std::size_t count = 1;
+  for (py::ssize_t d : shape) count *= static_cast<std::size_t>(d);
+  void* data = cached_alloc(count * sizeof(int32_t));
+  py::capsule owner(data, [](void* p) { cached_free(p); });
+  return I32Array(shape, static_cast<int32_t*>(data), owner);
+}
+
 // Registration functions, one per kernel family (bind_*.cpp).
 void bind_core(py::module_& m);
 void bind_gemm(py::module_& m);
