@@ -5,45 +5,13 @@
 #include <optional>
 
 #include "bindings/common.hpp"
+#include "bindings/geometry.hpp"
 #include "pool/pool.hpp"
 #include "pool/resize.hpp"
 
 namespace pycnn {
 
 namespace {
-
-using Pair = std::array<int64_t, 2>;
-using Pads = std::array<int64_t, 4>;
-using Shape4 = std::array<int64_t, 4>;
-
-PoolGeometry pool_geometry(const std::string& op, Shape4 x_shape, Pair pool, Pair strides,
-                           Pads pads) {
-  for (int64_t d : x_shape)
-    if (d < 0) fail(op, "negative input dimension");
-  if (pool[0] < 1 || pool[1] < 1) fail(op, "pool size must be positive");
-  if (strides[0] < 1 || strides[1] < 1) fail(op, "strides must be positive");
-  for (int i = 0; i < 4; ++i)
-    if (pads[i] < 0 || pads[i] >= pool[i / 2]) fail(op, "pads must be in [0, pool size)");
-  PoolGeometry g{};
-  g.batch = x_shape[0];
-  g.in_h = x_shape[1];
-  g.in_w = x_shape[2];
-  g.channels = x_shape[3];
-  g.pool_h = pool[0];
-  g.pool_w = pool[1];
-  g.stride_h = strides[0];
-  g.stride_w = strides[1];
-  g.pad_top = pads[0];
-  g.pad_left = pads[2];
-  const int64_t padded_h = add_or_fail(op, add_or_fail(op, g.in_h, pads[0]), pads[1]);
-  const int64_t padded_w = add_or_fail(op, add_or_fail(op, g.in_w, pads[2]), pads[3]);
-  if (padded_h < g.pool_h || padded_w < g.pool_w || g.in_h == 0 || g.in_w == 0)
-    fail(op, "pool size (" + std::to_string(g.pool_h) + ", " + std::to_string(g.pool_w) +
-                 ") is larger than the padded input");
-  g.out_h = (padded_h - g.pool_h) / g.stride_h + 1;
-  g.out_w = (padded_w - g.pool_w) / g.stride_w + 1;
-  return g;
-}
 
 Shape4 shape_of(const std::string& op, const py::array& x) {
   check_ndim(op, "x", x, 4);
