@@ -301,3 +301,104 @@ def test_bad_input_names_the_layer(rng):
         step.compute([np.zeros((2, 6, 6, 5), np.float32)])
     with pytest.raises(ValueError, match=seq.layers[0].name):
         step.compute([np.zeros((2, 6, 5), np.float32)])
+
+
+# ----- conv + max pool in one pass -------------------------------------------------
+CONV_POOL_CASES = [
+    # x shape, kernel (kh, kw, cout), strides, dilation, pads, pool, pool strides, pool pads
+    ((2, 28, 28, 1), (5, 5, 8), (1, 1), (1, 1), (2, 2, 2, 2), (2, 2), (2, 2), (0, 0, 0, 0)),
+    ((1, 150, 150, 3), (3, 3, 32), (1, 1), (1, 1), (1, 1, 1, 1), (2, 2), (2, 2), (0, 0, 0, 0)),
+    ((2, 75, 75, 32), (3, 3, 64), (1, 1), (1, 1), (1, 1, 1, 1), (2, 2), (2, 2), (0, 0, 0, 0)),
+    ((2, 17, 13, 5), (3, 2, 7), (2, 1), (1, 1), (0, 1, 1, 0), (3, 3), (2, 2), (1, 1, 1, 0)),
+    ((3, 20, 9, 4), (3, 3, 17), (1, 1), (2, 2), (2, 2, 2, 2), (3, 2), (1, 2), (0, 2, 0, 1)),
+    ((1, 9, 9, 2), (9, 9, 3), (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), (1, 1), (0, 0, 0, 0)),
+    ((0, 8, 8, 2), (3, 3, 4), (1, 1), (1, 1), (1, 1, 1, 1), (2, 2), (2, 2), (0, 0, 0, 0)),
+]
+
+
+@pytest.mark.parametrize("case", CONV_POOL_CASES)
+@pytest.mark.parametrize("act", [0, 1])
+def test_conv_maxpool_equals_conv_then_pool(isa, rng, case, act):
+    from pycnn.ops import conv as conv_ops
+    from pycnn.reference import conv as conv_ref
+    shape, (kh, kw, cout), strides, dil, pads, pool, pstrides, ppads = case
+    x = rng.standard_normal(shape).astype(np.float32)
+    k = (rng.standard_normal((kh, kw, shape[3], cout)) * 0.3).astype(np.float32)
+    b = rng.standard_normal(cout).astype(np.float32)
+    z = conv_ops.conv2d_forward(x, k, b, strides, dil, pads, act)
+    y_ref, a_ref = pool_ops.max_pool2d_forward(z, pool, pstrides, ppads)
+    y, a = conv_ops.conv2d_maxpool_forward(x, k, b, strides, dil, pads, act, 0.0, pool,
+                                           pstrides, ppads)
+    np.testing.assert_array_equal(y, y_ref)  # same kernels: same bits
+    np.testing.assert_array_equal(a, a_ref)
+    y2, none = conv_ops.conv2d_maxpool_forward(x, k, b, strides, dil, pads, act, 0.0, pool,
+                                               pstrides, ppads, with_argmax=False)
+    assert none is None
+    np.testing.assert_array_equal(y2, y_ref)
+    if x.size and x.size < 100000:
+        yr, _ = conv_ref.conv2d_maxpool_forward(x, k, b, strides, dil, pads, act, 0.0, pool,
+                                                pstrides, ppads)
+        assert_close(y, yr, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_maxpool_same_bits_any_thread_count(rng):
+    from pycnn.ops import conv as conv_ops
+    x = rng.standard_normal((3, 40, 40, 3)).astype(np.float32)
+    k = rng.standard_normal((3, 3, 3, 16)).astype(np.float32)
+    before = pycnn.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 2):
+            pycnn.set_num_threads(n)
+            outs.append(conv_ops.conv2d_maxpool_forward(x, k, None, pads=(1, 1, 1, 1), act=1))
+    finally:
+        pycnn.set_num_threads(before)
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])
+
+
+@pytest.mark.parametrize("bad", [
+    dict(pool=(0, 2)), dict(pool_strides=(1, 0)), dict(pool_pads=(2, 0, 0, 0)),
+    dict(pool=(40, 2)), dict(pads=(-1, 0, 0, 0)), dict(kernel_shape=(3, 3, 4, 8)),
+])
+def test_conv_maxpool_rejects_bad_geometry(bad):
+    from pycnn.ops import conv as conv_ops
+    x = np.zeros((1, 8, 8, 3), np.float32)
+    k = np.zeros(bad.pop("kernel_shape", (3, 3, 3, 8)), np.float32)
+    args = dict(pads=(1, 1, 1, 1), pool=(2, 2), pool_strides=(2, 2), pool_pads=(0, 0, 0, 0))
+    args.update(bad)
+    with pytest.raises(ValueError, match="conv2d_maxpool_forward"):
+        conv_ops.conv2d_maxpool_forward(x, k, None, **args)
+
+
+def _conv_pool_layers():
+    return [layers.Conv2D(6, 3, padding="same", activation="relu"), layers.MaxPooling2D(),
+            layers.Conv2D(4, 3, activation="relu"), layers.MaxPooling2D(3, strides=2,
+                                                                         padding="same"),
+            layers.Flatten(), layers.Dense(3, activation="softmax")]
+
+
+def test_sequential_training_with_fused_conv_pool_equals_functional(rng):
+    """Sequential runs Conv(relu)->MaxPool as one kernel in training; a functional
+    model of the same layers runs them apart: same losses and weights."""
+    pycnn.utils.set_random_seed(3)
+    seq = pycnn.Sequential([layers.Input((14, 14, 2))] + _conv_pool_layers())
+    inp = layers.Input((14, 14, 2))
+    x = inp
+    for layer in _conv_pool_layers():
+        x = layer(x)
+    fun = pycnn.Model(inp, x)
+    fun.set_weights(seq.get_weights())
+    for m in (seq, fun):
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    xb = rng.standard_normal((5, 14, 14, 2)).astype(np.float32)
+    yb = np.array([0, 1, 2, 1, 0])
+    for _ in range(3):
+        assert_close(seq.train_on_batch(xb, yb), fun.train_on_batch(xb, yb), rtol=1e-5,
+                     atol=1e-6)
+    for a, b in zip(seq.get_weights(), fun.get_weights()):
+        assert_close(a, b, rtol=1e-4, atol=1e-6)
+    kinds = _step_types(seq._inference_plan())
+    assert kinds.count("_ConvStep") == 2 and "_MaxPoolStep" not in kinds
+    _check_plan(seq, xb)
+    _check_plan(fun, xb)

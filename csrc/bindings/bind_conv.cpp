@@ -32,6 +32,32 @@ FArray conv2d_forward(const FArray& x, const FArray& kernel, std::optional<FArra
   return y;
 }
 
+// conv2d_forward + max pooling in one pass over bands of rows (the conv
+// output never reaches memory whole); (y, argmax or None).
+py::tuple conv2d_maxpool_forward(const FArray& x, const FArray& kernel,
+                                 std::optional<FArray> bias, Pair strides, Pair dilation,
+                                 Pads pads, int act, float act_param, Pair pool,
+                                 Pair pool_strides, Pads pool_pads, bool with_argmax) {
+  const std::string op = "conv2d_maxpool_forward";
+  const ConvGeometry g = conv_geometry(op, x, kernel, strides, dilation, pads);
+  const Epilogue ep = checked_epilogue(op, bias, g.out_c, act, act_param);
+  const PoolGeometry pg =
+      pool_geometry(op, {g.batch, g.out_h, g.out_w, g.out_c}, pool, pool_strides, pool_pads);
+  if (with_argmax && g.out_h * g.out_w > INT32_MAX) fail(op, "image too large for int32 argmax");
+  FArray y = new_array({pg.batch, pg.out_h, pg.out_w, pg.channels});
+  std::optional<I32Array> argmax;
+  if (with_argmax) argmax = new_int32_array({pg.batch, pg.out_h, pg.out_w, pg.channels});
+  const float* px = x.data();
+  const float* pk = kernel.data();
+  float* py_ = y.mutable_data();
+  int32_t* pa = argmax ? argmax->mutable_data() : nullptr;
+  {
+    py::gil_scoped_release nogil;
+    PYCNN_DISPATCH(conv2d_maxpool_forward, g, pg, px, pk, &ep, py_, pa);
+  }
+  return py::make_tuple(y, argmax ? py::object(*argmax) : py::object(py::none()));
+}
+
 py::tuple conv2d_backward(const FArray& x, const FArray& kernel, const FArray& dz, Pair strides,
                           Pair dilation, Pads pads, bool need_dx, bool need_dw) {
   const std::string op = "conv2d_backward";
@@ -163,6 +189,12 @@ void bind_conv(py::module_& m) {
         py::arg("bias") = py::none(), py::arg("strides"), py::arg("dilation"), py::arg("pads"),
         py::arg("act") = 0, py::arg("act_param") = 0.0f,
         "NHWC convolution y = act(conv(x, kernel) + bias); pads = (top, bottom, left, right).");
+  m.def("conv2d_maxpool_forward", &conv2d_maxpool_forward, py::arg("x"), py::arg("kernel"),
+        py::arg("bias"), py::arg("strides"), py::arg("dilation"), py::arg("pads"),
+        py::arg("act"), py::arg("act_param"), py::arg("pool"), py::arg("pool_strides"),
+        py::arg("pool_pads"), py::arg("with_argmax") = true,
+        "max_pool(act(conv2d(x, kernel) + bias)) without storing the conv output: (y, argmax "
+        "into the conv output, or None).");
   m.def("conv2d_backward", &conv2d_backward, py::arg("x"), py::arg("kernel"), py::arg("dz"),
         py::arg("strides"), py::arg("dilation"), py::arg("pads"), py::arg("need_dx") = true,
         py::arg("need_dw") = true,

@@ -6,6 +6,7 @@
 
 #include "core/kernel_decl.hpp"
 #include "core/types.hpp"
+#include "pool/pool.hpp"
 
 namespace pycnn {
 
@@ -40,4 +41,13 @@ struct ConvGeometry {
                                 const float* kernel, const ::pycnn::Epilogue* epilogue,     \
                                 float* y);
 
+// conv2d_forward then max pooling of its output (pg: the pooling of an
+// (N, out_h, out_w, out_c) input), band by band; argmax (nullable) indexes the
+// conv output as max_pool2d_forward's would.
+#define PYCNN_CONV_POOL_KERNELS                                                             \
+  void conv2d_maxpool_forward(const ::pycnn::ConvGeometry& g, const ::pycnn::PoolGeometry& pg, \
+                              const float* x, const float* kernel,                          \
+                              const ::pycnn::Epilogue* epilogue, float* y, int32_t* argmax);
+
 PYCNN_DECLARE_FOR_ALL_ISAS(PYCNN_CONV_KERNELS)
+PYCNN_DECLARE_FOR_ALL_ISAS(PYCNN_CONV_POOL_KERNELS)

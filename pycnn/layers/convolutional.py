@@ -264,6 +264,28 @@ class Conv2D(BaseConv):
         return conv_ops.conv2d_backward(x, self.kernel.value, dz, self.strides,
                                         self.dilation_rate, pads, need_dx, need_dw)
 
+    def forward_max_pooled(self, x, pool, kernel=None, bias=None, act=None,
+                           with_argmax=True):
+        """This conv, then ``pool`` (a 2-D max pooling) on its output, in one kernel
+        call that never stores the conv output: (y, conv cache, pool cache). The
+        caches are those of the two forwards, less the conv output: backward must
+        go through ``pool.backward_before_relu`` (a ReLU conv), which hands this
+        conv its pre-activation gradient. kernel/bias/act override the layer's
+        (inference plans pass folded BatchNormalization weights)."""
+        self._check_call_shape(x)
+        pads = self._pads(x.shape[1:-1])
+        conv_shape = self.compute_output_shape(x.shape)
+        pool.compute_output_shape(conv_shape)
+        pool_pads = pool._pads(conv_shape[1:-1])
+        if kernel is None:
+            kernel = self.kernel.value
+            bias = self.bias.value if self.use_bias else None
+        code, param = act if act is not None else (self.activation.code, self.activation.param)
+        y, argmax = conv_ops.conv2d_maxpool_forward(
+            x, kernel, bias, self.strides, self.dilation_rate, pads, code, param,
+            pool.pool_size, pool.strides, pool_pads, with_argmax)
+        return y, (x, None, None, pads), (conv_shape, pool_pads, argmax, y)
+
 
 class Conv1D(BaseConv):
     """1-D convolution over (batch, steps, channels) inputs; kernel

@@ -13,7 +13,9 @@ output:
 - ``... -> Activation/ReLU`` after a conv or dense: the activation runs in the
   kernel's epilogue;
 - ``Add -> Activation/ReLU``: one C++ pass for the sum and the activation;
-- ``MaxPooling2D``: no argmax (nothing will route a gradient).
+- ``... -> MaxPooling2D`` after a conv: conv and pooling in one kernel call
+  over bands of rows (the conv output never reaches memory whole);
+- ``MaxPooling2D`` elsewhere: no argmax (nothing will route a gradient).
 
 Folded weights are cached per step and rebuilt when a source variable's
 ``_version`` changes (assign, optimizer step, loading), so a training loop
@@ -165,11 +167,12 @@ class _FusedStep:
 
 
 class _ConvStep(_FusedStep):
-    """[ZeroPadding2D ->] Conv2D [-> BatchNormalization] [-> activation]."""
+    """[ZeroPadding2D ->] Conv2D [-> BatchNormalization] [-> activation] [-> MaxPooling2D]."""
 
-    def __init__(self, in_keys, out_key, fallback, conv, zero_pad, bn, act):
+    def __init__(self, in_keys, out_key, fallback, conv, zero_pad, bn, act, pool=None):
         super().__init__(in_keys, out_key, fallback)
         self.conv, self.zero_pad, self.bn, self.act = conv, zero_pad, bn, act
+        self.pool = pool  # a MaxPooling2D run in the same kernel call
         self.weights = _DerivedCache()
 
     def _folded(self):
@@ -195,13 +198,20 @@ class _ConvStep(_FusedStep):
             spatial = x.shape[1:3]
         if x.shape[-1] != conv.kernel.shape[2]:
             raise_from_layers(self.fallback, x)
-        conv.compute_output_shape((x.shape[0],) + tuple(spatial) + (x.shape[3],))
+        conv_shape = conv.compute_output_shape((x.shape[0],) + tuple(spatial) + (x.shape[3],))
         pads = conv._pads(spatial)
         pads = (pads[0] + t, pads[1] + b, pads[2] + l, pads[3] + r)
         kernel, bias = self._folded()
         code, param = self._activation()
-        return conv_ops.conv2d_forward(x, kernel, bias, conv.strides, conv.dilation_rate, pads,
-                                       code, param)
+        pool = self.pool
+        if pool is None:
+            return conv_ops.conv2d_forward(x, kernel, bias, conv.strides, conv.dilation_rate,
+                                           pads, code, param)
+        pool.compute_output_shape(conv_shape)
+        y, _ = conv_ops.conv2d_maxpool_forward(
+            x, kernel, bias, conv.strides, conv.dilation_rate, pads, code, param,
+            pool.pool_size, pool.strides, pool._pads(conv_shape[1:-1]), with_argmax=False)
+        return y
 
     def _activation(self):
         if self.act is not None:
@@ -209,7 +219,8 @@ class _ConvStep(_FusedStep):
         act = self.conv.activation
         return act.code, act.param
 
-    output_act = _activation
+    def output_act(self):
+        return None if self.pool is not None else self._activation()
 
 
 class _DenseStep(_FusedStep):
@@ -394,13 +405,19 @@ def build_plan(calls, input_keys, output_keys):
                 if j is not None:
                     act, last = epilogue_act(calls[j][0]), j
                     group.append(j)
+            pool = None
+            if type(head) is Conv2D:
+                j = next_call(last, lambda l: type(l) is MaxPooling2D)
+                if j is not None:
+                    pool, last = calls[j][0], j
+                    group.append(j)
             if len(group) == 1 and type(head) is Dense:
                 continue  # a lone Dense gains nothing
             fallback = [steps[g] for g in group]
             first_in, last_out = calls[group[0]][1], calls[last][2][0]
             if type(head) is Conv2D:
                 zp = calls[group[0]][0] if group[0] != conv_i else None
-                step = _ConvStep(first_in, last_out, fallback, head, zp, bn, act)
+                step = _ConvStep(first_in, last_out, fallback, head, zp, bn, act, pool)
             else:
                 step = _DenseStep(first_in, last_out, fallback, head, bn, act)
         elif type(layer) is Add:

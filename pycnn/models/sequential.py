@@ -9,7 +9,8 @@ import numpy as np
 
 from pycnn.backend import KerasTensor, unique_name
 from pycnn.layers.base import InputLayer, Layer, call_forward
-from pycnn.layers.convolutional import PreActivationGrad, relu_grad_from_pool
+from pycnn.layers.convolutional import Conv2D, PreActivationGrad, relu_grad_from_pool
+from pycnn.layers.pooling import MaxPooling2D
 from pycnn.models.functional import Model, call_backward
 from pycnn.models.training import Trainer
 
@@ -142,10 +143,27 @@ class Sequential(Model):
         self._check_inputs([x])
         caches = []
         mask = None  # Keras masking: each layer's output mask goes to the next
-        for layer in self._stack:
+        stack, i = self._stack, 0
+        while i < len(stack):
+            layer = stack[i]
+            if mask is None and i + 1 < len(stack) and self._conv_pool_fused(i + 1):
+                # Conv(relu) -> MaxPool in one kernel; backward takes the
+                # pre-activation gradient route (see backward).
+                x, conv_cache, pool_cache = layer.forward_max_pooled(x, stack[i + 1])
+                caches += [conv_cache, pool_cache]
+                i += 2
+                continue
             x, cache, mask = call_forward(layer, x, training, mask)
             caches.append(cache)
+            i += 1
         return x, caches
+
+    def _conv_pool_fused(self, i):
+        """Layer i is a stock MaxPooling2D fed by a stock Conv2D with a ReLU:
+        forward runs both in one kernel call and backward goes through
+        backward_before_relu (which needs no conv output)."""
+        return type(self._stack[i]) is MaxPooling2D and type(self._stack[i - 1]) is Conv2D \
+            and self._pool_takes_relu(i)
 
     def _plan_calls(self):
         calls = [(layer, [i], [i + 1]) for i, layer in enumerate(self._stack)]

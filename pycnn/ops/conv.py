@@ -47,6 +47,17 @@ def conv2d_forward(x, kernel, bias=None, strides=(1, 1), dilation=(1, 1), pads=(
                              float(act_param))
 
 
+def conv2d_maxpool_forward(x, kernel, bias=None, strides=(1, 1), dilation=(1, 1),
+                           pads=(0, 0, 0, 0), act=0, act_param=0.0, pool=(2, 2),
+                           pool_strides=(2, 2), pool_pads=(0, 0, 0, 0), with_argmax=True):
+    """max_pool2d_forward(conv2d_forward(x, ...), pool, pool_strides, pool_pads) in one
+    pass: (y, argmax) with argmax indexing the (never stored) conv output, or None."""
+    return tuple(_C.conv2d_maxpool_forward(
+        f32(x), f32(kernel), None if bias is None else f32(bias), _pair(strides),
+        _pair(dilation), _quad(pads), int(act), float(act_param), _pair(pool),
+        _pair(pool_strides), _quad(pool_pads), bool(with_argmax)))
+
+
 def conv2d_backward(x, kernel, dz, strides=(1, 1), dilation=(1, 1), pads=(0, 0, 0, 0),
                     need_dx=True, need_dw=True):
     """(dx, dkernel, dbias) from dz = dL/d(pre-activation output); an entry is

@@ -145,3 +145,11 @@ def conv_transpose2d_backward(x, kernel, dz, strides=(1, 1), dilation=(1, 1),
     return (dx.astype(np.float32) if need_dx else None,
             dw.astype(np.float32) if need_dw else None,
             dz.sum(axis=(0, 1, 2)).astype(np.float32) if need_dw else None)
+
+
+def conv2d_maxpool_forward(x, kernel, bias=None, strides=(1, 1), dilation=(1, 1),
+                           pads=(0, 0, 0, 0), act=0, act_param=0.0, pool=(2, 2),
+                           pool_strides=(2, 2), pool_pads=(0, 0, 0, 0), with_argmax=True):
+    from pycnn.reference import pool as pool_ref
+    z = conv2d_forward(x, kernel, bias, strides, dilation, pads, act, act_param)
+    return pool_ref.max_pool2d_forward(z, pool, pool_strides, pool_pads, with_argmax)
