@@ -31,17 +31,19 @@ from pycnn import _C
 from pycnn.layers.activation import Activation, ReLU
 from pycnn.layers.base import call_forward
 from pycnn.layers.convolutional import Conv2D
-from pycnn.layers.core import Dense
+from pycnn.layers.core import Dense, Dropout, Flatten
+from pycnn.layers.embedding import SpatialDropout1D
 from pycnn.layers.merging import Add
 from pycnn.layers.normalization import BatchNormalization
 from pycnn.layers.pooling import MaxPooling2D
 from pycnn.layers.reshaping import ZeroPadding2D
 from pycnn.ops import act as act_ops
-from pycnn.ops import conv as conv_ops
 from pycnn.ops import pool as pool_ops
+from pycnn.ops._convert import f32
 from pycnn.ops.gemm import gemm
 
 _EPILOGUE_MAX_CODE = 9  # codes the GEMM / conv epilogues apply (softmax needs rows)
+_IDENTITY_AT_INFERENCE = (Dropout, SpatialDropout1D)
 
 
 def fusion_enabled():
@@ -123,12 +125,13 @@ class _LayerStep:
 
     def __init__(self, layer, in_keys, out_keys):
         self.layer, self.in_keys, self.out_keys = layer, in_keys, out_keys
+        self.is_model = hasattr(layer, "_forward_inference")
 
     def run(self, values, masks):
         layer = self.layer
         args = [values[k] for k in self.in_keys]
         in_masks = [masks.get(k) for k in self.in_keys]
-        if hasattr(layer, "_forward_inference") and all(m is None for m in in_masks):
+        if self.is_model and all(m is None for m in in_masks):
             y = layer._forward_inference(args if layer._multi_input else args[0])
             ys = y if len(self.out_keys) > 1 else [y]
             for k, v in zip(self.out_keys, ys):
@@ -174,6 +177,7 @@ class _ConvStep(_FusedStep):
         self.conv, self.zero_pad, self.bn, self.act = conv, zero_pad, bn, act
         self.pool = pool  # a MaxPooling2D run in the same kernel call
         self.weights = _DerivedCache()
+        self._shapes = {}
 
     def _folded(self):
         conv, bn = self.conv, self.bn
@@ -185,33 +189,44 @@ class _ConvStep(_FusedStep):
         return self.weights.get([v for v in sources if v is not None], bn.epsilon,
                                 lambda: fold_batchnorm(conv.kernel.value, bias, bn))
 
-    def compute(self, xs):
-        x = xs[0]
+    def _geometry(self, x):
+        """(pads, pool pads) for an input of x's shape, validated once per shape
+        (a wrong input gets the layers' own errors)."""
+        geometry = self._shapes.get(x.shape)
+        if geometry is not None:
+            return geometry
         conv = self.conv
-        if x.ndim != 4:  # let the layers raise their own error
+        if x.ndim != 4 or x.shape[-1] != conv.kernel.shape[2]:
             raise_from_layers(self.fallback, x)
+        t = b = l = r = 0
         if self.zero_pad is not None:
             (t, b), (l, r) = self.zero_pad.padding
-            spatial = (x.shape[1] + t + b, x.shape[2] + l + r)
-        else:
-            t = b = l = r = 0
-            spatial = x.shape[1:3]
-        if x.shape[-1] != conv.kernel.shape[2]:
-            raise_from_layers(self.fallback, x)
-        conv_shape = conv.compute_output_shape((x.shape[0],) + tuple(spatial) + (x.shape[3],))
+        spatial = (x.shape[1] + t + b, x.shape[2] + l + r)
+        conv_shape = conv.compute_output_shape((x.shape[0],) + spatial + (x.shape[3],))
         pads = conv._pads(spatial)
         pads = (pads[0] + t, pads[1] + b, pads[2] + l, pads[3] + r)
+        pool_pads = None
+        if self.pool is not None:
+            self.pool.compute_output_shape(conv_shape)
+            pool_pads = tuple(self.pool._pads(conv_shape[1:-1]))
+        if len(self._shapes) > 32:
+            self._shapes.clear()
+        geometry = self._shapes[x.shape] = (pads, pool_pads)
+        return geometry
+
+    def compute(self, xs):
+        x = f32(xs[0])
+        conv = self.conv
+        pads, pool_pads = self._geometry(x)
         kernel, bias = self._folded()
         code, param = self._activation()
         pool = self.pool
         if pool is None:
-            return conv_ops.conv2d_forward(x, kernel, bias, conv.strides, conv.dilation_rate,
-                                           pads, code, param)
-        pool.compute_output_shape(conv_shape)
-        y, _ = conv_ops.conv2d_maxpool_forward(
-            x, kernel, bias, conv.strides, conv.dilation_rate, pads, code, param,
-            pool.pool_size, pool.strides, pool._pads(conv_shape[1:-1]), with_argmax=False)
-        return y
+            return _C.conv2d_forward(x, kernel, bias, conv.strides, conv.dilation_rate, pads,
+                                     code, param)
+        return _C.conv2d_maxpool_forward(x, kernel, bias, conv.strides, conv.dilation_rate,
+                                         pads, code, param, pool.pool_size, pool.strides,
+                                         pool_pads, False)[0]
 
     def _activation(self):
         if self.act is not None:
@@ -250,7 +265,11 @@ class _DenseStep(_FusedStep):
                                             lambda: fold_batchnorm(dense.kernel.value, bias, bn))
         code, param = self.output_act()
         lead = x.shape[:-1]
-        y = gemm(x.reshape(-1, x.shape[-1]), kernel, bias=bias, act=code, act_param=param)
+        x2 = x.reshape(-1, x.shape[-1])
+        if code <= _EPILOGUE_MAX_CODE:
+            y = gemm(x2, kernel, bias=bias, act=code, act_param=param)
+        else:  # softmax: over whole rows, after the GEMM
+            y = act_ops.act_forward(gemm(x2, kernel, bias=bias), code, param)
         return y.reshape(lead + (dense.units,))
 
 
@@ -292,6 +311,32 @@ class _MaxPoolStep(_FusedStep):
         y, _ = pool_ops.max_pool2d_forward(x, pool.pool_size, pool.strides, pads,
                                            with_argmax=False)
         return y
+
+
+class _AliasStep:
+    """A layer that is the identity at inference (Dropout): the output is the input."""
+
+    def __init__(self, in_key, out_key):
+        self.in_key, self.out_key = in_key, out_key
+
+    def run(self, values, masks):
+        values[self.out_key] = values[self.in_key]
+        mask = masks.get(self.in_key)
+        if mask is not None:
+            masks[self.out_key] = mask
+
+
+class _FlattenStep(_FusedStep):
+    """Flatten as one reshape (no cache, no mask bookkeeping)."""
+
+    def __init__(self, in_keys, out_key, fallback):
+        super().__init__(in_keys, out_key, fallback)
+
+    def compute(self, xs):
+        x = xs[0]
+        if x.ndim < 1:
+            raise_from_layers(self.fallback, x)
+        return x.reshape(x.shape[0], -1) if x.shape[0] else x.reshape(0, int(np.prod(x.shape[1:])))
 
 
 def _run_chain(steps, xs):
@@ -391,8 +436,9 @@ def build_plan(calls, input_keys, output_keys):
                 continue
         conv_i = group[-1]
         head = calls[conv_i][0]
-        if (type(head) is Conv2D or type(head) is Dense) and head.built and \
-                head.activation.code is not None and head.activation.code <= _EPILOGUE_MAX_CODE:
+        if (type(head) is Conv2D and head.activation.code is not None and
+                head.activation.code <= _EPILOGUE_MAX_CODE or
+                type(head) is Dense and head.activation.code is not None) and head.built:
             bn = act = None
             last = conv_i
             if _linear(head):
@@ -411,8 +457,6 @@ def build_plan(calls, input_keys, output_keys):
                 if j is not None:
                     pool, last = calls[j][0], j
                     group.append(j)
-            if len(group) == 1 and type(head) is Dense:
-                continue  # a lone Dense gains nothing
             fallback = [steps[g] for g in group]
             first_in, last_out = calls[group[0]][1], calls[last][2][0]
             if type(head) is Conv2D:
@@ -429,6 +473,10 @@ def build_plan(calls, input_keys, output_keys):
                                layer, act)
         elif type(layer) is MaxPooling2D:
             step = _MaxPoolStep(list(ins), outs[0], [steps[i]], layer)
+        elif type(layer) in _IDENTITY_AT_INFERENCE and len(ins) == 1:
+            step = _AliasStep(ins[0], outs[0])
+        elif type(layer) is Flatten and len(ins) == 1:
+            step = _FlattenStep(list(ins), outs[0], [steps[i]])
         else:
             continue
         taken.update(group)
