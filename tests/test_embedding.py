@@ -95,8 +95,8 @@ def test_spatial_dropout_drops_whole_channels(rng):
     layer.build((None, 10, 16))
     y, _ = layer.forward(x, training=False)
     np.testing.assert_array_equal(y, x)
-    y, mask = layer.forward(x, training=True)
-    assert mask.shape == (8, 1, 16)
+    y, (shape, mask) = layer.forward(x, training=True)
+    assert shape == x.shape and mask.shape == (8, 1, 16)
     kept = y != 0
     # a channel is dropped at every step or at none
     assert (kept.all(axis=1) | (~kept).all(axis=1)).all()

@@ -70,8 +70,7 @@ NAMES = sorted(TABLE)
 
 # Layers whose backward does not check dy's shape (numpy error or silent);
 # the fix is a Layer._check_dy(dy, output shape from the cache) at the top.
-NO_DY_CHECK = {"Embedding", "SpatialDropout1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
-               "GlobalMaxPooling2D", "GlobalAveragePooling2D", "LSTM", "GRU"}
+NO_DY_CHECK = set()  # every layer checks dy now
 # numpy messages that name neither the layer nor the op.
 _OPAQUE = re.compile(r"operands could not be broadcast|cannot reshape array|"
                      r"negative dimensions|index can't contain")

@@ -103,7 +103,7 @@ class Embedding(Layer):
         if not self.trainable:
             return None, []
         idx = cache
-        dy = np.broadcast_to(np.asarray(dy, np.float32), idx.shape + (self.output_dim,))
+        dy = self._check_dy(dy, idx.shape + (self.output_dim,))
         return None, [emb_ops.embedding_grad(idx, dy, self.input_dim)]
 
     def get_config(self):
@@ -143,17 +143,19 @@ class SpatialDropout1D(Layer):
                 f"expected ndim=3, found ndim={x.ndim}. Full shape received: "
                 f"{shape_str(x.shape)}")
         if not training or self.rate == 0.0:
-            return x, None
+            return x, (x.shape, None)
         keep = 1.0 - self.rate
         if keep == 0.0:
-            return np.zeros_like(x), np.zeros((x.shape[0], 1, x.shape[2]), np.float32)
+            return np.zeros_like(x), (x.shape, np.zeros((x.shape[0], 1, x.shape[2]), np.float32))
         rng = self._rng or prandom.generator()
         mask = rng.random((x.shape[0], 1, x.shape[2]), dtype=np.float32) < keep
         mask = mask.astype(np.float32) * np.float32(1.0 / keep)
-        return x * mask, mask
+        return x * mask, (x.shape, mask)
 
     def backward(self, cache, dy, need_dx=True):
-        return (dy if cache is None else dy * cache), []
+        shape, mask = cache
+        dy = self._check_dy(dy, shape)
+        return (dy if mask is None else dy * mask), []
 
     def get_config(self):
         cfg = super().get_config()

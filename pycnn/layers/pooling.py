@@ -196,6 +196,7 @@ class BaseGlobalPooling(Layer):
             return None, []
         x_shape, argmax = cache
         _, backward_fn = self._kernels()
+        dy = self._check_dy(dy, self.compute_output_shape(x_shape))
         dy = dy.reshape(x_shape[0], x_shape[-1])
         if self.mode == "max":
             return backward_fn(dy, argmax, x_shape), []
@@ -247,7 +248,7 @@ class GlobalAveragePooling1D(BaseGlobalPooling):
         with np.errstate(invalid="ignore", divide="ignore"):
             w = w / m.sum(axis=1)[:, None, None]
         y = (x * w).sum(axis=axis, keepdims=self.keepdims).astype(np.float32)
-        return y, ("masked", w)
+        return y, ("masked", w, x.shape)
 
     def backward(self, cache, dy, need_dx=True):
         if cache[0] != "masked":
@@ -255,7 +256,8 @@ class GlobalAveragePooling1D(BaseGlobalPooling):
         if not need_dx:
             return None, []
         w = cache[1]
-        dy = np.asarray(dy, np.float32).reshape(w.shape[0], -1)
+        dy = self._check_dy(dy, self.compute_output_shape(cache[2]))
+        dy = dy.reshape(w.shape[0], -1)
         dy = dy[:, None, :] if self._time_axis() == 1 else dy[:, :, None]
         return np.ascontiguousarray(dy * w, np.float32), []
 

@@ -49,7 +49,7 @@ def _elementwise_activation(layer_name, arg, identifier):
     return act
 
 
-def _output_grad(g, shape):
+def _output_grad(layer, g, shape):
     """An output gradient as a float32 array of `shape`, or None when the
     model sent a placeholder (that output does not reach the loss)."""
     if g is None:
@@ -58,7 +58,9 @@ def _output_grad(g, shape):
     if g.shape != tuple(shape):
         if g.size == 1 and not g.any():
             return None
-        g = np.broadcast_to(g, shape)
+        raise ValueError(
+            f"Gradient for the output of layer \"{layer.name}\" has shape "
+            f"{shape_str(g.shape)}, expected {shape_str(tuple(shape))}")
     return np.ascontiguousarray(g)
 
 
@@ -223,11 +225,11 @@ class _Recurrent(Layer):
         for each final state (h, and c for LSTM), None where absent."""
         batch, steps, units = h_seq_shape
         dys = list(dy) if self.return_state else [dy]
-        state_grads = [_output_grad(g, (batch, units)) for g in dys[1:]]
+        state_grads = [_output_grad(self, g, (batch, units)) for g in dys[1:]]
         state_grads += [None] * (self._num_states - len(state_grads))
         if self.return_sequences:
-            return _output_grad(dys[0], h_seq_shape), state_grads
-        state_grads[0] = _add(state_grads[0], _output_grad(dys[0], (batch, units)))
+            return _output_grad(self, dys[0], h_seq_shape), state_grads
+        state_grads[0] = _add(state_grads[0], _output_grad(self, dys[0], (batch, units)))
         return None, state_grads
 
     def _grads(self, dkernel, drecurrent, dbias):
