@@ -103,7 +103,7 @@ def test_spatial_dropout_drops_whole_channels(rng):
     assert_close(y[kept], (2.0 * x)[kept])
     assert 0 < kept.mean() < 1
     dy = np.ones_like(x)
-    dx, grads = layer.backward(mask, dy)
+    dx, grads = layer.backward((shape, mask), dy)
     np.testing.assert_array_equal(dx, np.broadcast_to(mask, x.shape))
     assert grads == []
     with pytest.raises(ValueError):
