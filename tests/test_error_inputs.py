@@ -404,13 +404,17 @@ def test_pool_windows_all_nan_or_neg_inf(make, shape, value, isa):
         assert (y == -np.inf).all()
 
 
-@pytest.mark.xfail(strict=False, reason="max pool keeps a NaN only when it is the first "
-                   "value of its window (comparison order); suggest propagating NaN")
-def test_max_pool_nan_anywhere_in_window_propagates():
+@pytest.mark.parametrize("pos", [(0, 0), (0, 1), (1, 0), (1, 1)])
+def test_max_pool_nan_anywhere_in_window_propagates(isa, pos):
     x = np.ones((1, 4, 4, 1), np.float32)
-    x[0, 1, 1, 0] = np.nan     # last element of the first 2x2 window
-    y, _ = pool_ops.max_pool2d_forward(x, (2, 2), (2, 2))
-    assert np.isnan(y[0, 0, 0, 0])
+    x[0, pos[0], pos[1], 0] = np.nan
+    x[0, 1 - pos[0], 1 - pos[1], 0] = np.nan if pos == (1, 1) else 5.0
+    y, argmax = pool_ops.max_pool2d_forward(x, (2, 2), (2, 2))
+    assert np.isnan(y[0, 0, 0, 0]) and not np.isnan(y[0, 1:, 1:]).any()
+    first_nan = min(i * 4 + j for i in range(2) for j in range(2) if np.isnan(x[0, i, j, 0]))
+    assert argmax[0, 0, 0, 0] == first_nan
+    y2, _ = pool_ops.max_pool2d_forward(x, (2, 2), (2, 2), with_argmax=False)
+    np.testing.assert_array_equal(y, y2)
 
 
 # ----- ops called directly ------------------------------------------------------------------
@@ -497,8 +501,6 @@ def test_optimizer_refuses_in_place_arrays_it_would_copy(param):
         optim_ops.sgd_update(param, np.ones(param.shape, np.float32), None, 0.1, 0.0, False)
 
 
-@pytest.mark.xfail(strict=False, reason="bind_optim.cpp does not check that param, grad and "
-                   "slots are distinct buffers (see report for the patch)")
 @pytest.mark.parametrize("alias", ["m is param", "m is v", "grad is m"])
 def test_optimizer_refuses_aliased_buffers(alias):
     p, g = np.ones(4, np.float32), np.ones(4, np.float32)
@@ -551,3 +553,11 @@ def test_nan_loss_without_callback_keeps_last_finite_weights():
     for a, b in zip(m.get_weights(), finite):
         np.testing.assert_array_equal(a, b)
     assert np.isfinite(m.predict(x[:4], verbose=0)).all()
+
+
+def test_fused_optimizer_step_refuses_aliased_slots():
+    from pycnn import _C
+    p, g, m = np.ones(4, np.float32), np.ones(4, np.float32), np.zeros(4, np.float32)
+    with pytest.raises(ValueError, match="share memory"):
+        _C.optimizer_step(1, [p], [g], [[m], [m]], [0.1, 0.9, 0.999, 1e-7], 1, 0.0, None)
+    assert (p == 1).all() and (m == 0).all()

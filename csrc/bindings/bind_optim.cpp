@@ -32,6 +32,23 @@ void check_param_and_grad(const std::string& op, FArray& param, const FArray& gr
   if (!param.writeable()) fail(op, "param is read-only");
 }
 
+// An update reads and writes param, grad and slots element by element: two
+// of them sharing memory (m is v) would silently give wrong values.
+struct Buffer {
+  const char* name;
+  const float* data;  // null: absent
+  int64_t count;
+};
+
+void check_distinct(const std::string& op, std::initializer_list<Buffer> buffers) {
+  for (auto a = buffers.begin(); a != buffers.end(); ++a)
+    for (auto b = a + 1; b != buffers.end(); ++b) {
+      if (!a->data || !b->data || a->count == 0 || b->count == 0) continue;
+      if (a->data < b->data + b->count && b->data < a->data + a->count)
+        fail(op, std::string(a->name) + " and " + b->name + " share memory");
+    }
+}
+
 void sgd(FArray param, const FArray& grad, std::optional<FArray> momentum_buf, float lr,
          float momentum, bool nesterov, float decay) {
   const std::string op = "sgd_update";
@@ -40,6 +57,7 @@ void sgd(FArray param, const FArray& grad, std::optional<FArray> momentum_buf, f
   float* p = param.mutable_data();
   const float* g = grad.data();
   const int64_t n = param.size();
+  check_distinct(op, {{"param", p, n}, {"grad", g, n}, {"momentum_buf", mb, n}});
   py::gil_scoped_release nogil;
   PYCNN_DISPATCH(sgd_update, p, g, mb, n, lr, momentum, nesterov, decay);
 }
@@ -57,6 +75,8 @@ void adam(FArray param, const FArray& grad, FArray m, FArray v,
   float* pv = v.mutable_data();
   const float* g = grad.data();
   const int64_t n = param.size();
+  check_distinct(op, {{"param", p, n}, {"grad", g, n}, {"m", pm, n}, {"v", pv, n},
+                      {"velocity_hat", vh, n}});
   py::gil_scoped_release nogil;
   PYCNN_DISPATCH(adam_update, p, g, pm, pv, vh, n, alpha, beta_1, beta_2, epsilon, decay);
 }
@@ -73,6 +93,8 @@ void rmsprop(FArray param, const FArray& grad, FArray velocity,
   float* pv = velocity.mutable_data();
   const float* g = grad.data();
   const int64_t n = param.size();
+  check_distinct(op, {{"param", p, n}, {"grad", g, n}, {"velocity", pv, n},
+                      {"momentum_buf", mb, n}, {"average_grad", ag, n}});
   py::gil_scoped_release nogil;
   PYCNN_DISPATCH(rmsprop_update, p, g, pv, mb, ag, n, lr, rho, momentum, epsilon, decay);
 }
@@ -86,6 +108,7 @@ void adagrad(FArray param, const FArray& grad, FArray accumulator, float lr, flo
   float* acc = accumulator.mutable_data();
   const float* g = grad.data();
   const int64_t n = param.size();
+  check_distinct(op, {{"param", p, n}, {"grad", g, n}, {"accumulator", acc, n}});
   py::gil_scoped_release nogil;
   PYCNN_DISPATCH(adagrad_update, p, g, acc, n, lr, epsilon, decay);
 }
@@ -171,6 +194,9 @@ int64_t fused_step(int kind, const py::list& params, const py::list& grads,
       check_same_shape(op, "slot", slot, pi.c_str(), param);
       slot_ptrs[k][i] = slot.mutable_data();
     }
+    const int64_t n = sizes[i];
+    check_distinct(op, {{"param", p[i], n}, {"grad", g[i], n}, {"slot 0", slot_ptrs[0][i], n},
+                        {"slot 1", slot_ptrs[1][i], n}, {"slot 2", slot_ptrs[2][i], n}});
     keep.push_back(std::move(grad));
   }
   float h[4] = {0, 0, 0, 0};

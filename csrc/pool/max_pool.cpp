@@ -21,13 +21,15 @@ static void max_pool2d_forward_values(const PoolGeometry& g, const float* x, flo
     for (int64_t ox = 0; ox < g.out_w; ++ox) {
       const poolwin::Range rx = poolwin::window(ox, g.stride_w, g.pad_left, g.pool_w, g.in_w);
       float* __restrict best = y + (row * g.out_w + ox) * c_count;
-      // Same rule as with argmax: a later value wins only when strictly larger.
+      // Same rule as with argmax: a later value wins only when strictly larger
+      // (or NaN).
       std::memcpy(best, xs + (ry.begin * g.in_w + rx.begin) * c_count, sizeof(float) * c_count);
       for (int64_t iy = ry.begin; iy < ry.end; ++iy) {
         for (int64_t ix = rx.begin; ix < rx.end; ++ix) {
           const float* __restrict v = xs + (iy * g.in_w + ix) * c_count;
 #pragma omp simd
-          for (int64_t c = 0; c < c_count; ++c) best[c] = v[c] > best[c] ? v[c] : best[c];
+          for (int64_t c = 0; c < c_count; ++c)
+            best[c] = (v[c] > best[c] || v[c] != v[c]) ? v[c] : best[c];
         }
       }
     }
@@ -49,7 +51,7 @@ void max_pool2d_forward(const PoolGeometry& g, const float* x, float* y, int32_t
       float* __restrict best = y + (row * g.out_w + ox) * c_count;
       int32_t* __restrict where = argmax + (row * g.out_w + ox) * c_count;
       // Start from the first in-bounds value; a later value wins only when
-      // strictly larger, so ties go to the first in window order.
+      // strictly larger (or the first NaN), so ties go to the first in window order.
       const int32_t first = static_cast<int32_t>(ry.begin * g.in_w + rx.begin);
       std::memcpy(best, xs + first * c_count, sizeof(float) * c_count);
 #pragma omp simd
@@ -60,7 +62,8 @@ void max_pool2d_forward(const PoolGeometry& g, const float* x, float* y, int32_t
           const float* __restrict v = xs + pos * c_count;
 #pragma omp simd
           for (int64_t c = 0; c < c_count; ++c) {
-            const bool larger = v[c] > best[c];
+            // A NaN wins (and stays): max pooling propagates NaN as Keras/JAX.
+            const bool larger = v[c] > best[c] || (v[c] != v[c] && best[c] == best[c]);
             best[c] = larger ? v[c] : best[c];
             where[c] = larger ? pos : where[c];
           }

@@ -38,7 +38,7 @@ def max_pool2d_forward(x, pool, strides, pads=(0, 0, 0, 0), with_argmax=True):
     ox = np.arange(ow)[None, :] * strides[1] - pads[2]
     for i, j, tap in taps:
         v = xp[tap]
-        larger = v > best  # strict: ties keep the first tap
+        larger = (v > best) | (np.isnan(v) & ~np.isnan(best))  # ties keep the first; NaN wins
         best = np.where(larger, v, best)
         pos = ((oy + i) * w + (ox + j))[None, :, :, None]
         where = np.where(larger, pos, where)
