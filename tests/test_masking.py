@@ -381,3 +381,39 @@ def test_models_pass_masks_as_keras(kind, make, pool, want):
     y, cache = model.forward(INDICES, training=True)
     _, grads = model.backward(cache, np.ones_like(y))
     assert not grads[0][0].any() and grads[0][1:].any()
+
+
+def test_merge_layers_combine_masks_as_keras():
+    """Keras 3: Add & co. AND the masks; Concatenate concatenates them (all-true
+    for unmasked inputs) and takes any over the last axis."""
+    import pycnn
+    from pycnn import layers as L
+    a = L.Input((4,))
+    b = L.Input((4,))
+    ea = L.Embedding(10, 3, mask_zero=True)(a)
+    eb = L.Embedding(10, 3, mask_zero=True)(b)
+    added = L.Add()([ea, eb])
+    cat = L.Concatenate(axis=1)([ea, eb])
+    xa = np.array([[1, 2, 0, 0], [3, 0, 0, 0]], np.float32)
+    xb = np.array([[1, 0, 5, 0], [3, 4, 0, 6]], np.float32)
+    add_layer = added._keras_history[0]
+    cat_layer = cat._keras_history[0]
+    ma, mb = xa != 0, xb != 0
+    np.testing.assert_array_equal(add_layer.compute_mask([None, None], [ma, mb]), ma & mb)
+    assert add_layer.compute_mask([None, None], [None, None]) is None
+    np.testing.assert_array_equal(add_layer.compute_mask([None, None], [ma, None]), ma)
+    xs = [np.zeros((2, 4, 3)), np.zeros((2, 4, 3))]
+    np.testing.assert_array_equal(cat_layer.compute_mask(xs, [ma, mb]),
+                                  np.concatenate([ma, mb], axis=1))
+    np.testing.assert_array_equal(cat_layer.compute_mask(xs, [ma, None]),
+                                  np.concatenate([ma, np.ones_like(mb)], axis=1))
+    # The combined mask reaches the LSTM: masked steps carry the state over.
+    out = L.LSTM(2)(added)
+    model = pycnn.Model([a, b], out)
+    y = model.predict_on_batch([xa, xb])
+    y_ref, _ = model.forward([xa, xb], training=False)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-6)
+    # Sample 0 keeps step 0 only: same as feeding that step alone.
+    lstm = model.layers[-1]
+    emb_sum = model.layers[2].forward(xa[:1, :1])[0] + model.layers[3].forward(xb[:1, :1])[0]
+    np.testing.assert_allclose(y[0], lstm.forward(emb_sum)[0][0], rtol=1e-5, atol=1e-6)

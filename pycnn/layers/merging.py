@@ -42,9 +42,31 @@ def _unbroadcast(grad, shape):
     return np.ascontiguousarray(grad.sum(axis=axes, keepdims=True), dtype=np.float32)
 
 
+def _check_mask_list(layer, inputs, mask):
+    if not isinstance(mask, (list, tuple)):
+        raise ValueError(f"Layer \"{layer.name}\": `mask` should be a list, got {mask!r}")
+    if len(mask) != len(inputs):
+        raise ValueError(f"Layer \"{layer.name}\": the lists `inputs` and `mask` should have "
+                         f"the same length, got {len(inputs)} and {len(mask)}")
+
+
 class _Merge(Layer):
     _multi_input = True
     _min_inputs = 1
+    supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras: a step is kept when every input that has a mask keeps it."""
+        if mask is None:
+            return None
+        _check_mask_list(self, inputs, mask)
+        masks = [np.asarray(m, bool) for m in mask if m is not None]
+        if not masks:
+            return None
+        out = masks[0]
+        for m in masks[1:]:
+            out = np.logical_and(out, m)
+        return out
 
     def build(self, input_shape):
         if not isinstance(input_shape, list) or len(input_shape) < self._min_inputs:
@@ -185,6 +207,28 @@ class Concatenate(Layer):
                     f"shapes except for the concatenation axis (axis={self.axis}). "
                     f"Received: input_shape={[shape_str(s) for s in shapes]}")
         return axis
+
+    supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras: each input's mask (all-true where it has none) broadcast to the
+        input's shape, concatenated on ``axis``, then any over the last axis."""
+        if mask is None:
+            return None
+        _check_mask_list(self, inputs, mask)
+        if all(m is None for m in mask):
+            return None
+        parts = []
+        for x, m in zip(inputs, mask):
+            shape = np.shape(x)
+            if m is None:
+                parts.append(np.ones(shape, bool))
+                continue
+            m = np.asarray(m, bool)
+            if m.ndim < len(shape):
+                m = np.broadcast_to(m[..., None], shape)
+            parts.append(m)
+        return np.concatenate(parts, axis=self.axis).any(axis=-1)
 
     def build(self, input_shape):
         self._check(input_shape)
