@@ -355,15 +355,34 @@ def raise_from_layers(steps, x):
 
 
 # ----- building ------------------------------------------------------------------
+def _step_inputs(step):
+    return [step.in_key] if isinstance(step, _AliasStep) else list(step.in_keys)
+
+
 class InferencePlan:
     def __init__(self, steps, input_keys, output_keys):
         self.steps, self.input_keys, self.output_keys = steps, input_keys, output_keys
+        # Tensors to drop after each step (their last reader ran), so a deep
+        # network holds a few activations at a time, not all of them, and the
+        # buffer cache hands the same (warm) blocks around.
+        last_use = {}
+        for i, step in enumerate(steps):
+            for k in _step_inputs(step):
+                last_use[k] = i
+        keep = set(output_keys)
+        self.release = [[] for _ in steps]
+        for k, i in last_use.items():
+            if k not in keep:
+                self.release[i].append(k)
 
     def run(self, xs):
         values = dict(zip(self.input_keys, xs))
         masks = {}
-        for step in self.steps:
+        for step, done in zip(self.steps, self.release):
             step.run(values, masks)
+            for k in done:
+                values.pop(k, None)
+                masks.pop(k, None)
         return [values[k] for k in self.output_keys]
 
 
