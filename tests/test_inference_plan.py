@@ -402,3 +402,16 @@ def test_sequential_training_with_fused_conv_pool_equals_functional(rng):
     assert kinds.count("_ConvStep") == 2 and "_MaxPoolStep" not in kinds
     _check_plan(seq, xb)
     _check_plan(fun, xb)
+
+
+def test_subclass_with_own_forward_is_respected(rng):
+    class Doubling(pycnn.Sequential):
+        def forward(self, x, training=False):
+            y, cache = super().forward(x, training)
+            return y * 2, cache
+
+    model = Doubling([layers.Input((3,)), layers.Dense(2)])
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    plain = x @ model.layers[0].kernel.numpy() + model.layers[0].bias.numpy()
+    assert_close(model.predict_on_batch(x), 2 * plain, rtol=1e-5, atol=1e-6)
+    assert_close(model(x), 2 * plain, rtol=1e-5, atol=1e-6)
