@@ -64,6 +64,22 @@ static inline const float* prev_state(const float* seq, const float* initial, in
 
 // h_{t-1} for every (b, t) as one (B*T, U) matrix, so the recurrent-kernel
 // gradient is a single GEMM after the time loop.
+// The same rows written with a row stride of ld floats (columns [0, units)).
+static inline void gather_prev_states_into(int64_t batch, int64_t steps, int64_t units,
+                                           const float* initial, const float* seq, float* out,
+                                           int64_t ld) {
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t t = 0; t < steps; ++t) {
+      float* dst = out + (b * steps + t) * ld;
+      const float* src = t == 0 ? (initial ? initial + b * units : nullptr)
+                                : seq + (b * steps + t - 1) * units;
+      if (src)
+        std::memcpy(dst, src, sizeof(float) * units);
+      else
+        std::memset(dst, 0, sizeof(float) * units);
+    }
+}
+
 static inline void gather_prev_states(int64_t batch, int64_t steps, int64_t units,
                                       const float* initial, const float* seq, float* out) {
   for (int64_t b = 0; b < batch; ++b) {
