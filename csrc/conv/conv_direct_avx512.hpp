@@ -55,7 +55,10 @@ static inline int vectors_per_block(int64_t cout) { return cout > kLanes ? 2 : 1
 static inline int max_fwd_pixels(int nv) { return nv == 2 ? 12 : 14; }
 static inline int max_dw_rows(int nv) { return nv == 2 ? 12 : 24; }
 
+// Lanes [0, valid) of a vector; none when valid <= 0 (the second vector of
+// a tail block), all when valid >= 16.
 static inline __mmask16 lane_mask(int64_t valid) {
+  if (valid <= 0) return 0;
   return valid >= kLanes ? static_cast<__mmask16>(0xFFFF)
                          : static_cast<__mmask16>((1u << valid) - 1u);
 }
