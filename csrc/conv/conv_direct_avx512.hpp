@@ -140,11 +140,12 @@ static inline void input_rows(const ConvGeometry& g, const float* x_sample, int6
 // every output is one fixed-order FMA chain (slice, kh, kw, ci) whatever the
 // chunking and thread count; the bias/activation come with the last slice.
 
-// Input channels per K slice: the slice's weights fit 16 KB (half a 32 KB
-// L1d; a constant, not the running CPU's cache, so a packed layout is the
-// same on every machine). A whole small-cin kernel is one slice.
+// Input channels per K slice: the slice's weights are about 32 KB (they
+// stream from L2 well; smaller slices cost more partial-sum round trips and
+// measured no faster). A constant, not the running CPU's cache, so a packed
+// layout is the same on every machine. A kernel up to 64 KB is one slice.
 static inline int64_t cin_block(int64_t kernel_h, int64_t kernel_w, int64_t cin, int64_t cout) {
-  constexpr int64_t kSliceFloats = 4096;
+  constexpr int64_t kSliceFloats = 8192;
   const int64_t width = vectors_per_block(cout) * kLanes;
   const int64_t per_ci = kernel_h * kernel_w * width;
   if (per_ci * cin <= kSliceFloats * 2) return cin < 1 ? 1 : cin;
