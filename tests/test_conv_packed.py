@@ -25,6 +25,8 @@ CASES = [
     ((2, 6, 5, 50), (1, 1, 36), (2, 2), (1, 1), "same"),     # 1x1 strided: direct
     ((1, 40, 30, 96), (3, 3, 48), (1, 1), (1, 1), "same"),   # several row chunks
     ((6, 4, 4, 40), (3, 3, 16), (1, 1), (1, 1), "valid"),    # several samples per chunk
+    ((3, 5, 5, 72), (3, 3, 40), (1, 1), (1, 1), "same"),     # row pairs across samples, odd
+    ((1, 7, 7, 80), (3, 3, 36), (1, 1), (2, 2), "same"),     # row pairs, dilation
 ]
 
 
@@ -59,6 +61,7 @@ def test_packed_matches_unpacked_and_reference(isa, rng, x_shape, k, strides, di
 
 
 @pytest.mark.parametrize("x_shape,k", [((1, 7, 7, 64), (3, 3, 96)), ((1, 14, 14, 40), (3, 3, 64)),
+                                       ((3, 5, 5, 72), (3, 3, 40)),
                                        ((3, 20, 20, 48), (3, 3, 40))])
 def test_packed_same_results_with_one_and_two_threads(rng, x_shape, k):
     x, kernel, bias = _case(rng, x_shape, k)

@@ -219,7 +219,18 @@ struct ForwardArgs {
   bool relu;                 // apply max(0, .) in registers
   bool first, last;          // first K slice: start from 0; last: bias + relu
   bool merged;               // ld == cn and dilation 1: (kw, ci) is one contiguous run
+  const char* pf;            // this tile's share of the next slice's weights, to prefetch
+  int64_t pf_lines;          // its 64-byte lines
 };
+
+// Prefetches part `part` of `parts` of the tile's share of the next slice into
+// L2: spread over the tile's (kh, kw) steps, so the requests trickle out while
+// the FMAs run instead of queueing up in one burst.
+static inline void prefetch_part(const ForwardArgs& a, int64_t part, int64_t parts) {
+  const int64_t per = (a.pf_lines + parts - 1) / parts;
+  const int64_t l1 = (part + 1) * per < a.pf_lines ? (part + 1) * per : a.pf_lines;
+  for (int64_t l = part * per; l < l1; ++l) _mm_prefetch(a.pf + l * 64, _MM_HINT_T1);
+}
 
 // R output pixels from ox0 x NV*16 output channels over one K slice.
 template <int NV, int R>
@@ -247,6 +258,7 @@ static inline void forward_tile(const ForwardArgs& a, int64_t ox0) {
     if (!row) continue;
     const float* w = a.weights + kh * k_row;
     if (a.merged) {
+      prefetch_part(a, kh, a.kernel_h);
       const float* xp = row + ox0 * pix_step;
       const int64_t run = a.kernel_w * cn;
       for (int64_t j = 0; j < run; ++j, w += NV * kLanes) {
@@ -263,6 +275,7 @@ static inline void forward_tile(const ForwardArgs& a, int64_t ox0) {
       continue;
     }
     for (int64_t kw = 0; kw < a.kernel_w; ++kw) {
+      prefetch_part(a, kh * a.kernel_w + kw, a.kernel_h * a.kernel_w);
       const float* xp = row + (ox0 * a.stride + kw * a.dilation) * ld;
       for (int64_t ci = 0; ci < cn; ++ci, w += NV * kLanes) {
         __m512 wv[NV];
@@ -301,6 +314,99 @@ static inline void forward_tile(const ForwardArgs& a, int64_t ox0) {
       if (a.relu) o = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(o, zero, _CMP_NLE_UQ), o);
       _mm512_mask_storeu_ps(out + v * kLanes, mask[v], o);
     }
+  }
+}
+
+// Two output rows x R <= 7 pixels x 32 channels (28 accumulators), for rows
+// too narrow for a 12-pixel tile (7x7 and 14x14 images): 2R + 2 loads feed
+// 4R FMAs, where a single-row tile of 7 pixels has 9 loads per 14 FMAs and
+// half the accumulators. Row B's pointers are rows_b; a row in the padding
+// reads zero_row when the other row of the pair is inside the image.
+template <int R>
+static inline void forward_tile_pair(const ForwardArgs& a, const float* const* rows_b,
+                                     float* y_b, const float* zero_row, int64_t ox0) {
+  constexpr int NV = 2;
+  __mmask16 mask[NV];
+  PYCNN_UNROLL
+  for (int v = 0; v < NV; ++v) mask[v] = lane_mask(a.valid - v * kLanes);
+  __m512 acc[2 * R][NV];
+  if (a.first) {
+    PYCNN_UNROLL
+    for (int r = 0; r < 2 * R; ++r)
+      PYCNN_UNROLL
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  } else {
+    PYCNN_UNROLL
+    for (int r = 0; r < 2 * R; ++r)
+      PYCNN_UNROLL
+      for (int v = 0; v < NV; ++v)
+        acc[r][v] = _mm512_maskz_loadu_ps(
+            mask[v], (r < R ? a.y : y_b) + (ox0 + r % R) * a.cout + v * kLanes);
+  }
+  const int64_t ld = a.ld, cn = a.cn, pix_step = a.stride * ld;
+  const int64_t k_row = a.kernel_w * cn * NV * kLanes;
+  for (int64_t kh = 0; kh < a.kernel_h; ++kh) {
+    const float* row_a = a.rows[kh];
+    const float* row_b = rows_b[kh];
+    if (!row_a && !row_b) continue;
+    if (!row_a) row_a = zero_row;
+    if (!row_b) row_b = zero_row;
+    const float* w = a.weights + kh * k_row;
+    for (int64_t kw = 0; kw < a.kernel_w; ++kw) {
+      prefetch_part(a, kh * a.kernel_w + kw, a.kernel_h * a.kernel_w);
+      const int64_t off = (ox0 * a.stride + kw * a.dilation) * ld;
+      const float* xa = row_a + off;
+      const float* xb = row_b + off;
+      for (int64_t ci = 0; ci < cn; ++ci, w += NV * kLanes) {
+        const __m512 w0 = _mm512_load_ps(w), w1 = _mm512_load_ps(w + kLanes);
+        PYCNN_UNROLL
+        for (int r = 0; r < R; ++r) {
+          const __m512 xv = _mm512_set1_ps(xa[r * pix_step + ci]);
+          acc[r][0] = _mm512_fmadd_ps(xv, w0, acc[r][0]);
+          acc[r][1] = _mm512_fmadd_ps(xv, w1, acc[r][1]);
+        }
+        PYCNN_UNROLL
+        for (int r = 0; r < R; ++r) {
+          const __m512 xv = _mm512_set1_ps(xb[r * pix_step + ci]);
+          acc[R + r][0] = _mm512_fmadd_ps(xv, w0, acc[R + r][0]);
+          acc[R + r][1] = _mm512_fmadd_ps(xv, w1, acc[R + r][1]);
+        }
+      }
+    }
+  }
+  __m512 bias[NV];
+  PYCNN_UNROLL
+  for (int v = 0; v < NV; ++v)
+    bias[v] = a.last && a.bias ? _mm512_maskz_loadu_ps(mask[v], a.bias + v * kLanes)
+                               : _mm512_setzero_ps();
+  const __m512 zero = _mm512_setzero_ps();
+  PYCNN_UNROLL
+  for (int r = 0; r < 2 * R; ++r) {
+    float* out = (r < R ? a.y : y_b) + (ox0 + r % R) * a.cout;
+    PYCNN_UNROLL
+    for (int v = 0; v < NV; ++v) {
+      if (mask[v] == 0) continue;
+      __m512 o = acc[r][v];
+      if (a.last) {
+        o = _mm512_add_ps(o, bias[v]);
+        if (a.relu) o = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(o, zero, _CMP_NLE_UQ), o);
+      }
+      _mm512_mask_storeu_ps(out + v * kLanes, mask[v], o);
+    }
+  }
+}
+
+static inline void forward_tile_pair_any(const ForwardArgs& a, const float* const* rows_b,
+                                         float* y_b, const float* zero_row, int64_t ox0, int r) {
+  switch (r) {
+    case 1: forward_tile_pair<1>(a, rows_b, y_b, zero_row, ox0); break;
+    case 2: forward_tile_pair<2>(a, rows_b, y_b, zero_row, ox0); break;
+    case 3: forward_tile_pair<3>(a, rows_b, y_b, zero_row, ox0); break;
+    case 4: forward_tile_pair<4>(a, rows_b, y_b, zero_row, ox0); break;
+    case 5: forward_tile_pair<5>(a, rows_b, y_b, zero_row, ox0); break;
+    case 6: forward_tile_pair<6>(a, rows_b, y_b, zero_row, ox0); break;
+    case 7: forward_tile_pair<7>(a, rows_b, y_b, zero_row, ox0); break;
+    default: break;
   }
 }
 
@@ -428,16 +534,23 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
                               : (chunk_rows_max - 1) * g.stride_h + (kh_n - 1) * g.dilation_h + 1;
   const int64_t buf_rows = (plan.whole_samples ? plan.per_chunk : 1) * seg_max;
   const int64_t pad_floats = in_place ? 0 : buf_rows * row_floats;
-  const int64_t ptr_floats = 2 * (chunk_rows_max + 1) * kh_n + 16;  // 8-byte entries
+  const int64_t ptr_floats = 2 * (chunk_rows_max + 2) * kh_n + 16;  // 8-byte entries
+  // Pairs of narrow rows (see forward_tile_pair): sliced (slice-major copies), 32 channels.
+  const bool pairs = nv == 2 && slices > 1 && (out_w + tiles - 1) / tiles <= 7;
+  const int64_t zero_floats = pairs ? pw * cin + 16 : 0;
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (int64_t task = 0; task < tasks; ++task) {
     const Chunk c = chunk_at(g, plan, task / groups);
     const int64_t grp = task % groups;
     const int64_t b0 = blocks * grp / groups, b1 = blocks * (grp + 1) / groups;
-    float* buf = workspace_floats(static_cast<size_t>(pad_floats + ptr_floats + 16),
-                                  convtile::kSlotCol);
-    int64_t* row_at = reinterpret_cast<int64_t*>(buf + pad_floats + (16 - pad_floats % 16) % 16);
+    float* buf = workspace_floats(
+        static_cast<size_t>(pad_floats + zero_floats + ptr_floats + 32), convtile::kSlotCol);
+    float* zero_row = buf + pad_floats;
+    if (pairs) std::memset(zero_row, 0, sizeof(float) * zero_floats);
+    const int64_t ptr_at = pad_floats + zero_floats;
+    int64_t* row_at = reinterpret_cast<int64_t*>(buf + ptr_at + (16 - ptr_at % 16) % 16);
     const float** slice_rows = reinterpret_cast<const float**>(row_at + chunk_rows_max * kh_n);
+    const float** slice_rows_b = slice_rows + kh_n;
     const int64_t seg_rows = c.seg_rows, rows_buffered = (c.n1 - c.n0) * seg_rows;
     // Padded copies of the chunk's input rows, slice by slice.
     if (!in_place)
@@ -478,34 +591,47 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
         ForwardArgs a{slice_rows, wb + c0 * kh_n * kw_n * width, nullptr,
                       kh_n, kw_n, ld, cn, cout, g.stride_w, g.dilation_w,
                       cout - b * width, nullptr, false, s == 0, s == slices - 1,
-                      merged && ld == cn};
+                      merged && ld == cn, nullptr, 0};
         if (fast_act) {
           a.bias = ep && ep->bias ? ep->bias + b * width : nullptr;
           a.relu = ep && ep->act == Act::relu;
         }
-        for (int64_t r = 0; r < chunk_rows; ++r) {
+        const char* next_slice = reinterpret_cast<const char*>(a.weights + slice_floats);
+        const int64_t slice_lines = slice_floats * 4 / 64;
+        const int64_t calls = (pairs ? (chunk_rows + 1) / 2 : chunk_rows) * tiles;
+        const int64_t lines_per_call = (slice_lines + calls - 1) / calls;
+        int64_t call = 0;
+        for (int64_t r = 0; r < chunk_rows;) {
+          const bool pair = pairs && r + 1 < chunk_rows;
+          const int64_t step = pair ? 2 : 1;
+          for (int64_t k = 0; k < step; ++k)
+            for (int64_t kh = 0; kh < kh_n; ++kh) {
+              const int64_t at = row_at[(r + k) * kh_n + kh];
+              (k ? slice_rows_b : slice_rows)[kh] = at < 0 ? nullptr : base + at * row_step;
+            }
           const int64_t n = c.n0 + r / rows_per_n, oy = c.oy0 + r % rows_per_n;
-          for (int64_t kh = 0; kh < kh_n; ++kh) {
-            const int64_t at = row_at[r * kh_n + kh];
-            slice_rows[kh] = at < 0 ? nullptr : base + at * row_step;
-          }
+          const int64_t n_b = c.n0 + (r + 1) / rows_per_n, oy_b = c.oy0 + (r + 1) % rows_per_n;
           a.y = y + (n * g.out_h + oy) * out_w * cout + b * width;
-          // Pull the next slice's weights (they follow this one in the packing) into
-          // L2 a part per row, so the next slice's first tile does not stall on L3.
-          {
-            const char* next = reinterpret_cast<const char*>(a.weights + slice_floats);
-            const int64_t bytes = slice_floats * 4, part = (bytes / chunk_rows + 63) & ~int64_t{63};
-            for (int64_t o = r * part; o < (r + 1) * part && o < bytes; o += 64)
-              _mm_prefetch(next + o, _MM_HINT_T1);
-          }
+          float* y_b = y + (n_b * g.out_h + oy_b) * out_w * cout + b * width;
           // Even split of the row into tiles of at most max_r pixels.
-          for (int64_t t = 0; t < tiles; ++t) {
+          for (int64_t t = 0; t < tiles; ++t, ++call) {
             const int64_t ox0 = out_w * t / tiles, ox1 = out_w * (t + 1) / tiles;
-            if (nv == 2)
-              forward_tile_any<2>(a, ox0, static_cast<int>(ox1 - ox0));
+            const int rt = static_cast<int>(ox1 - ox0);
+            // Each tile pulls its share of the next slice's weights (they follow
+            // this slice in the packing) into L2: no stall on L3 at the next slice.
+            const int64_t first_line = call * lines_per_call;
+            a.pf = next_slice + first_line * 64;
+            a.pf_lines = first_line >= slice_lines ? 0
+                         : (slice_lines - first_line < lines_per_call ? slice_lines - first_line
+                                                                       : lines_per_call);
+            if (pair)
+              forward_tile_pair_any(a, slice_rows_b, y_b, zero_row, ox0, rt);
+            else if (nv == 2)
+              forward_tile_any<2>(a, ox0, rt);
             else
-              forward_tile_any<1>(a, ox0, static_cast<int>(ox1 - ox0));
+              forward_tile_any<1>(a, ox0, rt);
           }
+          r += step;
         }
       }
       if (!fast_act) {
