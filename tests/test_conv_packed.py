@@ -10,14 +10,14 @@ from pycnn.ops.conv import padding_amounts
 from pycnn.reference import conv as ref
 from pycnn.testing import assert_close
 
-# (N, H, W, Cin), (KH, KW, Cout), strides, dilation, padding. Cin > 28 (> 56 for
-# Cout <= 16) splits K into several cin slices on AVX-512; Cout 40 / 70 leave
+# (N, H, W, Cin), (KH, KW, Cout), strides, dilation, padding. A 3x3 kernel with
+# Cin > 142 (> 284 for Cout <= 16) splits K into several cin slices on AVX-512; Cout 40 / 70 leave
 # partial 32-channel blocks; big images take several row chunks.
 CASES = [
     ((2, 9, 8, 3), (3, 3, 5), (1, 1), (1, 1), "same"),
-    ((1, 7, 7, 64), (3, 3, 40), (1, 1), (1, 1), "same"),
+    ((1, 7, 7, 150), (3, 3, 40), (1, 1), (1, 1), "same"),
     ((2, 6, 5, 100), (3, 3, 70), (1, 1), (1, 1), "same"),
-    ((1, 9, 9, 61), (3, 3, 12), (2, 2), (1, 1), "same"),
+    ((1, 9, 9, 110), (5, 5, 12), (2, 2), (1, 1), "same"),
     ((3, 10, 11, 37), (3, 2, 33), (2, 1), (1, 1), "valid"),
     ((2, 11, 9, 45), (3, 3, 20), (1, 1), (2, 3), "same"),
     ((1, 5, 5, 3), (5, 5, 2), (1, 1), (1, 1), "valid"),
@@ -25,8 +25,8 @@ CASES = [
     ((2, 6, 5, 50), (1, 1, 36), (2, 2), (1, 1), "same"),     # 1x1 strided: direct
     ((1, 40, 30, 96), (3, 3, 48), (1, 1), (1, 1), "same"),   # several row chunks
     ((6, 4, 4, 40), (3, 3, 16), (1, 1), (1, 1), "valid"),    # several samples per chunk
-    ((3, 5, 5, 72), (3, 3, 40), (1, 1), (1, 1), "same"),     # row pairs across samples, odd
-    ((1, 7, 7, 80), (3, 3, 36), (1, 1), (2, 2), "same"),     # row pairs, dilation
+    ((3, 5, 5, 160), (3, 3, 40), (1, 1), (1, 1), "same"),     # row pairs across samples, odd
+    ((1, 7, 7, 150), (3, 3, 36), (1, 1), (2, 2), "same"),     # row pairs, dilation
 ]
 
 
@@ -60,8 +60,8 @@ def test_packed_matches_unpacked_and_reference(isa, rng, x_shape, k, strides, di
         assert_close(y, want, what=f"packed conv2d forward {isa}")
 
 
-@pytest.mark.parametrize("x_shape,k", [((1, 7, 7, 64), (3, 3, 96)), ((1, 14, 14, 40), (3, 3, 64)),
-                                       ((3, 5, 5, 72), (3, 3, 40)),
+@pytest.mark.parametrize("x_shape,k", [((1, 7, 7, 160), (3, 3, 96)), ((1, 14, 14, 40), (3, 3, 64)),
+                                       ((3, 5, 5, 160), (3, 3, 40)),
                                        ((3, 20, 20, 48), (3, 3, 40))])
 def test_packed_same_results_with_one_and_two_threads(rng, x_shape, k):
     x, kernel, bias = _case(rng, x_shape, k)
