@@ -578,9 +578,26 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
         row_at[r * kh_n + kh] = at;
       }
     }
+    // One slice: rows outer, the group's co blocks inner, so a row's input
+    // stays in L1 across the blocks (whose weights, <= 160 KB each, stay in
+    // L2). Several slices: blocks outer, so one slice serves the whole chunk.
+    const bool rows_outer = slices == 1;
+    float* group_w = nullptr;
+    if (pack_in_task && rows_outer) {
+      group_w = workspace_floats(static_cast<size_t>((b1 - b0) * block_floats),
+                                 convtile::kSlotKernelT);
+      for (int64_t b = b0; b < b1; ++b)
+        pack_forward_block(kh_n, kw_n, cin, cout, kernel, flip_swap, b,
+                           group_w + (b - b0) * block_floats);
+    }
+    for (int64_t rr0 = 0; rr0 < chunk_rows;) {
+    const int64_t rr1 = !rows_outer ? chunk_rows
+                        : (pairs && rr0 + 1 < chunk_rows ? rr0 + 2 : rr0 + 1);
     for (int64_t b = b0; b < b1; ++b) {
       const float* wb;
-      if (pack_in_task) {
+      if (group_w) {
+        wb = group_w + (b - b0) * block_floats;
+      } else if (pack_in_task) {
         float* wbuf = workspace_floats(static_cast<size_t>(block_floats), convtile::kSlotKernelT);
         pack_forward_block(kh_n, kw_n, cin, cout, kernel, flip_swap, b, wbuf);
         wb = wbuf;
@@ -604,10 +621,10 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
         const char* next_slice = reinterpret_cast<const char*>(a.weights + slice_floats);
         const int64_t slice_lines = slice_floats * 4 / 64;
         const int64_t calls = (pairs ? (chunk_rows + 1) / 2 : chunk_rows) * tiles;
-        const int64_t lines_per_call = (slice_lines + calls - 1) / calls;
+        const int64_t lines_per_call = rows_outer ? 0 : (slice_lines + calls - 1) / calls;
         int64_t call = 0;
-        for (int64_t r = 0; r < chunk_rows;) {
-          const bool pair = pairs && r + 1 < chunk_rows;
+        for (int64_t r = rr0; r < rr1;) {
+          const bool pair = pairs && r + 1 < rr1;
           const int64_t step = pair ? 2 : 1;
           for (int64_t k = 0; k < step; ++k)
             for (int64_t kh = 0; kh < kh_n; ++kh) {
@@ -643,13 +660,15 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
         Epilogue e = *ep;
         if (e.bias) e.bias += b * width;
         const int64_t n_ch = cout - b * width < width ? cout - b * width : width;
-        for (int64_t r = 0; r < chunk_rows; ++r) {
+        for (int64_t r = rr0; r < rr1; ++r) {
           const int64_t n = c.n0 + r / rows_per_n, oy = c.oy0 + r % rows_per_n;
           float* y_row = y + (n * g.out_h + oy) * out_w * cout + b * width;
           for (int64_t ox = 0; ox < out_w; ++ox)
             gemm_detail::epilogue_row(y_row + ox * cout, n_ch, &e);
         }
       }
+    }
+    rr0 = rr1;
     }
   }
 }
