@@ -415,3 +415,19 @@ def test_subclass_with_own_forward_is_respected(rng):
     plain = x @ model.layers[0].kernel.numpy() + model.layers[0].bias.numpy()
     assert_close(model.predict_on_batch(x), 2 * plain, rtol=1e-5, atol=1e-6)
     assert_close(model(x), 2 * plain, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", CONV_POOL_CASES[:5])
+def test_conv_maxpool_with_packed_weights(isa, rng, case):
+    from pycnn.ops import conv as conv_ops
+    shape, (kh, kw, cout), strides, dil, pads, pool, pstrides, ppads = case
+    x = rng.standard_normal(shape).astype(np.float32)
+    k = (rng.standard_normal((kh, kw, shape[3], cout)) * 0.3).astype(np.float32)
+    args = (None, strides, dil, pads, 1, 0.0, pool, pstrides, ppads)
+    y, a = conv_ops.conv2d_maxpool_forward(x, k, *args)
+    yp, ap = conv_ops.conv2d_maxpool_forward(x, k, *args, packed=conv_ops.conv2d_pack_weights(k))
+    np.testing.assert_array_equal(y, yp)
+    np.testing.assert_array_equal(a, ap)
+    other = conv_ops.conv2d_pack_weights(np.zeros((kh, kw, shape[3], cout + 1), np.float32))
+    with pytest.raises(ValueError, match="conv2d_maxpool_forward"):
+        conv_ops.conv2d_maxpool_forward(x, k, *args, packed=other)

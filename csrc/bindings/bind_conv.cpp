@@ -10,24 +10,69 @@
 #include "act/act.hpp"
 #include "bindings/common.hpp"
 #include "bindings/geometry.hpp"
+#include "bindings/packed.hpp"
 #include "conv/conv.hpp"
 
 namespace pycnn {
 
 namespace {
 
+// Layout version of PackedKind::conv2d_forward payloads (bump on any change).
+constexpr uint32_t kConvPackedLayout = 1;
+
+// Packed-kernel dims and payload size for a (kh, kw, cin, cout) kernel.
+void conv_packed_dims(const FArray& kernel, int64_t (&dims)[6], int64_t* floats) {
+  for (int axis = 0; axis < 4; ++axis) dims[axis] = kernel.shape(axis);
+  dims[4] = dims[5] = 0;
+  PYCNN_DISPATCH(conv2d_packed_floats, dims[0], dims[1], dims[2], dims[3], floats);
+}
+
+FArray conv2d_pack_weights(const FArray& kernel) {
+  const std::string op = "conv2d_pack_weights";
+  check_ndim(op, "kernel", kernel, 4);
+  for (int axis = 0; axis < 4; ++axis)
+    if (kernel.shape(axis) < 1)
+      fail(op, "kernel " + shape_str(kernel) + " must have positive sizes");
+  int64_t dims[6];
+  int64_t floats = 0;
+  conv_packed_dims(kernel, dims, &floats);
+  float* payload = nullptr;
+  FArray out = new_packed(PackedKind::conv2d_forward, kConvPackedLayout, dims, floats, &payload);
+  const float* pk = kernel.data();
+  {
+    py::gil_scoped_release nogil;
+    PYCNN_DISPATCH(conv2d_pack_weights, dims[0], dims[1], dims[2], dims[3], pk, payload);
+  }
+  return out;
+}
+
+// The packed payload for `kernel` on this ISA, or null (none given, or this
+// ISA's path reads the kernel itself); ValueError when it does not match.
+const float* checked_packed_kernel(const std::string& op, const FArray& kernel,
+                                   const std::optional<FArray>& packed) {
+  if (!packed) return nullptr;
+  int64_t dims[6];
+  int64_t floats = 0;
+  conv_packed_dims(kernel, dims, &floats);
+  const float* pp =
+      check_packed(op, *packed, PackedKind::conv2d_forward, kConvPackedLayout, dims, floats);
+  return floats == 0 ? nullptr : pp;
+}
+
 FArray conv2d_forward(const FArray& x, const FArray& kernel, std::optional<FArray> bias,
-                      Pair strides, Pair dilation, Pads pads, int act, float act_param) {
+                      Pair strides, Pair dilation, Pads pads, int act, float act_param,
+                      std::optional<FArray> packed) {
   const std::string op = "conv2d_forward";
   const ConvGeometry g = conv_geometry(op, x, kernel, strides, dilation, pads);
   const Epilogue ep = checked_epilogue(op, bias, g.out_c, act, act_param);
+  const float* pp = checked_packed_kernel(op, kernel, packed);
   FArray y = new_array({g.batch, g.out_h, g.out_w, g.out_c});
   const float* px = x.data();
   const float* pk = kernel.data();
   float* py = y.mutable_data();
   {
     py::gil_scoped_release nogil;
-    PYCNN_DISPATCH(conv2d_forward, g, px, pk, &ep, py);
+    PYCNN_DISPATCH(conv2d_forward_packed, g, px, pk, pp, &ep, py);
   }
   return y;
 }
@@ -37,10 +82,12 @@ FArray conv2d_forward(const FArray& x, const FArray& kernel, std::optional<FArra
 py::tuple conv2d_maxpool_forward(const FArray& x, const FArray& kernel,
                                  std::optional<FArray> bias, Pair strides, Pair dilation,
                                  Pads pads, int act, float act_param, Pair pool,
-                                 Pair pool_strides, Pads pool_pads, bool with_argmax) {
+                                 Pair pool_strides, Pads pool_pads, bool with_argmax,
+                                 std::optional<FArray> packed) {
   const std::string op = "conv2d_maxpool_forward";
   const ConvGeometry g = conv_geometry(op, x, kernel, strides, dilation, pads);
   const Epilogue ep = checked_epilogue(op, bias, g.out_c, act, act_param);
+  const float* pp = checked_packed_kernel(op, kernel, packed);
   const PoolGeometry pg =
       pool_geometry(op, {g.batch, g.out_h, g.out_w, g.out_c}, pool, pool_strides, pool_pads);
   if (with_argmax && g.out_h * g.out_w > INT32_MAX) fail(op, "image too large for int32 argmax");
@@ -53,7 +100,7 @@ py::tuple conv2d_maxpool_forward(const FArray& x, const FArray& kernel,
   int32_t* pa = argmax ? argmax->mutable_data() : nullptr;
   {
     py::gil_scoped_release nogil;
-    PYCNN_DISPATCH(conv2d_maxpool_forward, g, pg, px, pk, &ep, py_, pa);
+    PYCNN_DISPATCH(conv2d_maxpool_forward, g, pg, px, pk, pp, &ep, py_, pa);
   }
   return py::make_tuple(y, argmax ? py::object(*argmax) : py::object(py::none()));
 }
@@ -187,14 +234,18 @@ py::tuple conv_transpose2d_backward(const FArray& x, const FArray& kernel, const
 void bind_conv(py::module_& m) {
   m.def("conv2d_forward", &conv2d_forward, py::arg("x"), py::arg("kernel"),
         py::arg("bias") = py::none(), py::arg("strides"), py::arg("dilation"), py::arg("pads"),
-        py::arg("act") = 0, py::arg("act_param") = 0.0f,
-        "NHWC convolution y = act(conv(x, kernel) + bias); pads = (top, bottom, left, right).");
+        py::arg("act") = 0, py::arg("act_param") = 0.0f, py::arg("packed") = py::none(),
+        "NHWC convolution y = act(conv(x, kernel) + bias); pads = (top, bottom, left, right). "
+        "packed: conv2d_pack_weights(kernel), optional (checked against kernel and the ISA).");
+  m.def("conv2d_pack_weights", &conv2d_pack_weights, py::arg("kernel"),
+        "The kernel (KH, KW, Cin, Cout) packed for conv2d_forward(..., packed=) on the active "
+        "ISA: an opaque 1-D float32 array (header + panels).");
   m.def("conv2d_maxpool_forward", &conv2d_maxpool_forward, py::arg("x"), py::arg("kernel"),
         py::arg("bias"), py::arg("strides"), py::arg("dilation"), py::arg("pads"),
         py::arg("act"), py::arg("act_param"), py::arg("pool"), py::arg("pool_strides"),
-        py::arg("pool_pads"), py::arg("with_argmax") = true,
+        py::arg("pool_pads"), py::arg("with_argmax") = true, py::arg("packed") = py::none(),
         "max_pool(act(conv2d(x, kernel) + bias)) without storing the conv output: (y, argmax "
-        "into the conv output, or None).");
+        "into the conv output, or None). packed: as conv2d_forward's.");
   m.def("conv2d_backward", &conv2d_backward, py::arg("x"), py::arg("kernel"), py::arg("dz"),
         py::arg("strides"), py::arg("dilation"), py::arg("pads"), py::arg("need_dx") = true,
         py::arg("need_dw") = true,

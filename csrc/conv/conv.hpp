@@ -27,6 +27,17 @@ struct ConvGeometry {
   /* y = act(conv(x, kernel) + bias); bias/activation come in the epilogue (may be null). */ \
   void conv2d_forward(const ::pycnn::ConvGeometry& g, const float* x, const float* kernel,  \
                       const ::pycnn::Epilogue* epilogue, float* y);                         \
+  /* The same with the kernel pre-packed by conv2d_pack_weights (packed may be null; the    \
+     kernel is still passed: paths that do not use the packing read it instead). */          \
+  void conv2d_forward_packed(const ::pycnn::ConvGeometry& g, const float* x,                \
+                             const float* kernel, const float* packed,                      \
+                             const ::pycnn::Epilogue* epilogue, float* y);                  \
+  /* Floats of this ISA's packed forward kernel (kh, kw, cin, cout), header excluded. */    \
+  void conv2d_packed_floats(int64_t kh, int64_t kw, int64_t cin, int64_t cout,              \
+                            int64_t* floats);                                               \
+  /* Packs the kernel (kh, kw, cin, cout) into conv2d_packed_floats floats. */               \
+  void conv2d_pack_weights(int64_t kh, int64_t kw, int64_t cin, int64_t cout,               \
+                           const float* kernel, float* packed);                             \
   /* dx = conv^T(dz, kernel): dz x kernel^T, then col2im. dx is fully overwritten. */        \
   void conv2d_backward_input(const ::pycnn::ConvGeometry& g, const float* kernel,           \
                              const float* dz, float* dx);                                   \
@@ -46,7 +57,7 @@ struct ConvGeometry {
 // conv output as max_pool2d_forward's would.
 #define PYCNN_CONV_POOL_KERNELS                                                             \
   void conv2d_maxpool_forward(const ::pycnn::ConvGeometry& g, const ::pycnn::PoolGeometry& pg, \
-                              const float* x, const float* kernel,                          \
+                              const float* x, const float* kernel, const float* packed,     \
                               const ::pycnn::Epilogue* epilogue, float* y, int32_t* argmax);
 
 PYCNN_DECLARE_FOR_ALL_ISAS(PYCNN_CONV_KERNELS)

@@ -14,7 +14,8 @@ namespace pycnn {
 namespace PYCNN_ISA_NS {
 
 namespace {
-constexpr int kSlotBand = 5;               // workspace slot of the band buffer
+constexpr int kSlotBand = 5;    // workspace slot of the band buffer (per thread)
+constexpr int kSlotPacked = 1;  // the calling thread's packed kernel, read by every thread
 constexpr int64_t kBandFloats = 1 << 16;   // ~256 KiB of conv output per band
 
 // Conv rows [r0, r1) feeding pool rows [p0, p1) (clipped to the conv output).
@@ -31,9 +32,18 @@ Band band_at(const ConvGeometry& g, const PoolGeometry& pg, int64_t p0, int64_t 
 }  // namespace
 
 void conv2d_maxpool_forward(const ConvGeometry& g, const PoolGeometry& pg, const float* x,
-                            const float* kernel, const Epilogue* epilogue, float* y,
-                            int32_t* argmax) {
+                            const float* kernel, const float* packed, const Epilogue* epilogue,
+                            float* y, int32_t* argmax) {
   if (g.batch == 0 || pg.out_h == 0 || pg.out_w == 0 || g.out_c == 0) return;
+  if (!packed) {  // pack once here, not once per band
+    int64_t floats = 0;
+    conv2d_packed_floats(g.kernel_h, g.kernel_w, g.in_c, g.out_c, &floats);
+    if (floats > 0) {
+      float* buf = workspace_floats(static_cast<size_t>(floats), kSlotPacked);
+      conv2d_pack_weights(g.kernel_h, g.kernel_w, g.in_c, g.out_c, kernel, buf);
+      packed = buf;
+    }
+  }
   // Pool rows per band: about kBandFloats of conv output, at least one.
   const int64_t conv_row_floats = g.out_w * g.out_c;
   const int64_t rows_fit = std::max<int64_t>(1, kBandFloats / std::max<int64_t>(1, conv_row_floats));
@@ -63,7 +73,8 @@ void conv2d_maxpool_forward(const ConvGeometry& g, const PoolGeometry& pg, const
     cg.in_h = std::max<int64_t>(0, iy_end - top);
     cg.pad_top = top - iy0;
     cg.out_h = b.r1 - b.r0;
-    conv2d_forward(cg, x + n * in_sample + top * g.in_w * g.in_c, kernel, epilogue, buf);
+    conv2d_forward_packed(cg, x + n * in_sample + top * g.in_w * g.in_c, kernel, packed,
+                          epilogue, buf);
     // Pool rows [p0, p1) of that band; windows start r0 rows into the conv output.
     PoolGeometry bg = pg;
     bg.batch = 1;

@@ -2,7 +2,10 @@
 //  - forward: each micro-tile is R output pixels of one row x NV*16 output
 //    channels held in R*NV zmm accumulators; the K loop (kh, kw, ci) loads
 //    NV weight vectors and broadcasts one input value per pixel. Weights are
-//    packed once per call as [co_block][kh][kw][ci][NV*16] (zero tail lanes).
+//    packed as [co_block][cin slice][kh][kw][ci][NV*16] (zero tail lanes),
+//    per call or ahead (conv2d_pack_weights). Tasks are (chunk of output rows
+//    x group of co blocks); inside, a co block's weights stay in L2 and one
+//    K slice in L1 while every tile of the chunk reuses them (see forward).
 //    Small channel counts (MNIST's 1 -> 8) keep the FMA units busy, where
 //    im2col + GEMM ran K = 25, N = 8 through 16-wide GEMM tiles.
 //  - backward input (stride 1): the forward kernel on dz with the kernel
@@ -52,7 +55,10 @@ static inline int vectors_per_block(int64_t cout) { return cout > kLanes ? 2 : 1
 static inline int max_fwd_pixels(int nv) { return nv == 2 ? 12 : 14; }
 static inline int max_dw_rows(int nv) { return nv == 2 ? 12 : 24; }
 
+// Lanes [0, valid) of a vector; none when valid <= 0 (the second vector of
+// a tail block), all when valid >= 16.
 static inline __mmask16 lane_mask(int64_t valid) {
+  if (valid <= 0) return 0;
   return valid >= kLanes ? static_cast<__mmask16>(0xFFFF)
                          : static_cast<__mmask16>((1u << valid) - 1u);
 }
@@ -83,6 +89,23 @@ static inline void pad_row(const ConvGeometry& g, const float* x_row, int64_t wi
   std::memset(dst + hi * cin, 0, sizeof(float) * (width - hi) * cin);
 }
 
+// pad_row for channels [c0, c0 + cn) only: dst[px * cn + c] = x_row[(px - pad_left) * cin + c0 + c].
+static inline void pad_row_slice(const ConvGeometry& g, const float* x_row, int64_t width,
+                                 int64_t c0, int64_t cn, float* dst) {
+  const int64_t cin = g.in_c;
+  if (cn == cin) {
+    pad_row(g, x_row, width, dst);
+    return;
+  }
+  for (int64_t px = 0; px < width; ++px, dst += cn) {
+    const int64_t ix = px - g.pad_left;
+    if (ix < 0 || ix >= g.in_w)
+      std::memset(dst, 0, sizeof(float) * cn);
+    else
+      std::memcpy(dst, x_row + ix * cin + c0, sizeof(float) * cn);
+  }
+}
+
 // Row pointers for output row oy of sample n: rows[kh] points at padded input
 // column 0 of input row oy * stride - pad_top + kh * dilation, or is null when
 // that row lies in the padding. buf holds kernel_h padded rows.
@@ -108,59 +131,158 @@ static inline void input_rows(const ConvGeometry& g, const float* x_sample, int6
 }
 
 // ----- forward ---------------------------------------------------------------
+// Loop nest (per task = a chunk of output rows x a group of co blocks):
+//   co block (32 channels, its weights stay in L2)
+//     K slice: all (kh, kw) x `cin_block` input channels (its weights, <= 16 KB,
+//              stay in L1 while every tile of the chunk reuses them)
+//       output row of the chunk, tile of <= 12 pixels: R x NV zmm accumulators.
+// Partial sums between K slices go through y (exact float32 round trip), so
+// every output is one fixed-order FMA chain (slice, kh, kw, ci) whatever the
+// chunking and thread count; the bias/activation come with the last slice.
 
-// Packed weights: [block][kh][kw][ci][nv*16]. flip_swap packs the kernel of
-// the input-gradient conv instead: w'[kh][kw][o][i] = w[KH-1-kh][KW-1-kw][i][o]
-// (g is then that conv's geometry, in_c = the original cout).
-static inline void pack_forward_weights(const ConvGeometry& g, const float* kernel,
-                                        bool flip_swap, float* packed) {
-  const int64_t cin = g.in_c, cout = g.out_c, kh_n = g.kernel_h, kw_n = g.kernel_w;
-  const int nv = vectors_per_block(cout);
-  const int64_t width = nv * kLanes, blocks = (cout + width - 1) / width;
-  for (int64_t b = 0; b < blocks; ++b)
+// Input channels per K slice. A kernel block up to 160 KB (3x3 x 128 x 32) is
+// one slice: it streams from L2 well, and every extra slice costs a partial-sum
+// round trip through y. Bigger ones (cin 256, 512) are cut into ~64 KB slices:
+// the chunk is then copied slice-major, so a tile's pixels do not alias in L1
+// (cin floats apart), and the next slice is prefetched while one runs.
+// Constants, not the running CPU's caches, so a packed layout is the same on
+// every machine. (Measured on 3x3 convs, 1 thread: 64 and 128 channels
+// unsliced beat 22-43-channel slices by 5-10%; 256 and 512 channels beat whole
+// cin by 7-30%.)
+static inline int64_t cin_block(int64_t kernel_h, int64_t kernel_w, int64_t cin, int64_t cout) {
+  constexpr int64_t kSliceFloats = 16384, kWholeFloats = 40960;
+  const int64_t width = vectors_per_block(cout) * kLanes;
+  const int64_t per_ci = kernel_h * kernel_w * width;
+  if (per_ci * cin <= kWholeFloats) return cin < 1 ? 1 : cin;
+  int64_t most = kSliceFloats / per_ci;
+  if (most < 1) most = 1;
+  const int64_t slices = (cin + most - 1) / most;
+  return (cin + slices - 1) / slices;
+}
+
+// Floats of one co block's packed weights: [slice][kh][kw][ci in slice][NV*16].
+static inline int64_t packed_block_floats(int64_t kernel_h, int64_t kernel_w, int64_t cin,
+                                          int64_t cout) {
+  return kernel_h * kernel_w * cin * vectors_per_block(cout) * kLanes;
+}
+
+static inline int64_t packed_floats(int64_t kernel_h, int64_t kernel_w, int64_t cin,
+                                    int64_t cout) {
+  const int64_t width = vectors_per_block(cout) * kLanes;
+  return (cout + width - 1) / width * packed_block_floats(kernel_h, kernel_w, cin, cout);
+}
+
+// Packs co block b of the kernel (kh_n, kw_n, cin, cout). flip_swap packs the
+// kernel of the input-gradient conv instead: w'[kh][kw][o][i] =
+// w[KH-1-kh][KW-1-kw][i][o] (then cin = the original cout and vice versa).
+constexpr int64_t kPackPrefetchRows = 16;
+
+static inline void pack_forward_block(int64_t kh_n, int64_t kw_n, int64_t cin, int64_t cout,
+                                      const float* kernel, bool flip_swap, int64_t b,
+                                      float* dst) {
+  const int64_t width = vectors_per_block(cout) * kLanes;
+  const int64_t cb = cin_block(kh_n, kw_n, cin, cout);
+  const int64_t co0 = b * width, valid = cout - co0;
+  for (int64_t c0 = 0; c0 < cin; c0 += cb) {
+    const int64_t cn = cin - c0 < cb ? cin - c0 : cb;
     for (int64_t kh = 0; kh < kh_n; ++kh)
       for (int64_t kw = 0; kw < kw_n; ++kw)
-        for (int64_t ci = 0; ci < cin; ++ci) {
-          float* dst = packed + (((b * kh_n + kh) * kw_n + kw) * cin + ci) * width;
-          for (int64_t l = 0; l < width; ++l) {
-            const int64_t co = b * width + l;
-            float v = 0.0f;
-            if (co < cout)
-              v = flip_swap
-                      ? kernel[(((kh_n - 1 - kh) * kw_n + (kw_n - 1 - kw)) * cout + co) * cin + ci]
-                      : kernel[((kh * kw_n + kw) * cin + ci) * cout + co];
-            dst[l] = v;
+        for (int64_t ci = c0; ci < c0 + cn; ++ci, dst += width) {
+          if (!flip_swap) {  // a contiguous run of the kernel row: masked vector copies
+            const float* src = kernel + ((kh * kw_n + kw) * cin + ci) * cout + co0;
+            // Rows are cout floats apart, too far for the hardware prefetcher.
+            const float* ahead = src + kPackPrefetchRows * cout;
+            _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(ahead + width - 1), _MM_HINT_T0);
+            for (int64_t l = 0; l < width; l += kLanes)
+              _mm512_store_ps(dst + l, _mm512_maskz_loadu_ps(lane_mask(valid - l), src + l));
+            continue;
           }
+          const float* src = kernel + (((kh_n - 1 - kh) * kw_n + (kw_n - 1 - kw)) * cout + co0) * cin + ci;
+          for (int64_t l = 0; l < width; ++l) dst[l] = l < valid ? src[l * cin] : 0.0f;
         }
+  }
+}
+
+static inline void pack_forward_weights(int64_t kh_n, int64_t kw_n, int64_t cin, int64_t cout,
+                                        const float* kernel, bool flip_swap, float* packed,
+                                        int nt) {
+  const int64_t width = vectors_per_block(cout) * kLanes, blocks = (cout + width - 1) / width;
+  const int64_t block_floats = packed_block_floats(kh_n, kw_n, cin, cout);
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t b = 0; b < blocks; ++b)
+    pack_forward_block(kh_n, kw_n, cin, cout, kernel, flip_swap, b, packed + b * block_floats);
 }
 
 struct ForwardArgs {
-  const float* const* rows;  // kernel_h padded input rows (null: padding)
-  const float* weights;      // this block's packed weights
+  const float* const* rows;  // kernel_h padded input rows (null: padding), at channel c0
+  const float* weights;      // this block's packed K slice
   float* y;                  // output pixel ox0, channel co0
-  int64_t kernel_h, kernel_w, cin, cout, stride, dilation;
+  int64_t kernel_h, kernel_w, ld, cn, cout, stride, dilation;  // ld: floats per input pixel
   int64_t valid;             // output channels left from co0 (tail mask)
   const float* bias;         // bias + co0, or null
   bool relu;                 // apply max(0, .) in registers
+  bool first, last;          // first K slice: start from 0; last: bias + relu
+  bool merged;               // ld == cn and dilation 1: (kw, ci) is one contiguous run
+  const char* pf;            // this tile's share of the next slice's weights, to prefetch
+  int64_t pf_lines;          // its 64-byte lines
 };
 
-// R output pixels from ox0 x NV*16 output channels.
+// Prefetches part `part` of `parts` of the tile's share of the next slice into
+// L2: spread over the tile's (kh, kw) steps, so the requests trickle out while
+// the FMAs run instead of queueing up in one burst.
+static inline void prefetch_part(const ForwardArgs& a, int64_t part, int64_t parts) {
+  const int64_t per = (a.pf_lines + parts - 1) / parts;
+  const int64_t l1 = (part + 1) * per < a.pf_lines ? (part + 1) * per : a.pf_lines;
+  for (int64_t l = part * per; l < l1; ++l) _mm_prefetch(a.pf + l * 64, _MM_HINT_T1);
+}
+
+// R output pixels from ox0 x NV*16 output channels over one K slice.
 template <int NV, int R>
 static inline void forward_tile(const ForwardArgs& a, int64_t ox0) {
-  __m512 acc[R][NV];
+  __mmask16 mask[NV];
   PYCNN_UNROLL
-  for (int r = 0; r < R; ++r)
+  for (int v = 0; v < NV; ++v) mask[v] = lane_mask(a.valid - v * kLanes);
+  __m512 acc[R][NV];
+  if (a.first) {
     PYCNN_UNROLL
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
-  const int64_t cin = a.cin, pix_step = a.stride * cin;
-  const int64_t k_row = a.kernel_w * cin * NV * kLanes;
+    for (int r = 0; r < R; ++r)
+      PYCNN_UNROLL
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  } else {
+    PYCNN_UNROLL
+    for (int r = 0; r < R; ++r)
+      PYCNN_UNROLL
+      for (int v = 0; v < NV; ++v)
+        acc[r][v] = _mm512_maskz_loadu_ps(mask[v], a.y + (ox0 + r) * a.cout + v * kLanes);
+  }
+  const int64_t ld = a.ld, cn = a.cn, pix_step = a.stride * ld;
+  const int64_t k_row = a.kernel_w * cn * NV * kLanes;
   for (int64_t kh = 0; kh < a.kernel_h; ++kh) {
     const float* row = a.rows[kh];
     if (!row) continue;
     const float* w = a.weights + kh * k_row;
+    if (a.merged) {
+      prefetch_part(a, kh, a.kernel_h);
+      const float* xp = row + ox0 * pix_step;
+      const int64_t run = a.kernel_w * cn;
+      for (int64_t j = 0; j < run; ++j, w += NV * kLanes) {
+        __m512 wv[NV];
+        PYCNN_UNROLL
+        for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(w + v * kLanes);
+        PYCNN_UNROLL
+        for (int r = 0; r < R; ++r) {
+          const __m512 xb = _mm512_set1_ps(xp[r * pix_step + j]);
+          PYCNN_UNROLL
+          for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(xb, wv[v], acc[r][v]);
+        }
+      }
+      continue;
+    }
     for (int64_t kw = 0; kw < a.kernel_w; ++kw) {
-      const float* xp = row + (ox0 * a.stride + kw * a.dilation) * cin;
-      for (int64_t ci = 0; ci < cin; ++ci, w += NV * kLanes) {
+      prefetch_part(a, kh * a.kernel_w + kw, a.kernel_h * a.kernel_w);
+      const float* xp = row + (ox0 * a.stride + kw * a.dilation) * ld;
+      for (int64_t ci = 0; ci < cn; ++ci, w += NV * kLanes) {
         __m512 wv[NV];
         PYCNN_UNROLL
         for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(w + v * kLanes);
@@ -173,13 +295,18 @@ static inline void forward_tile(const ForwardArgs& a, int64_t ox0) {
       }
     }
   }
-  __mmask16 mask[NV];
+  if (!a.last) {
+    PYCNN_UNROLL
+    for (int r = 0; r < R; ++r)
+      PYCNN_UNROLL
+      for (int v = 0; v < NV; ++v)
+        _mm512_mask_storeu_ps(a.y + (ox0 + r) * a.cout + v * kLanes, mask[v], acc[r][v]);
+    return;
+  }
   __m512 bias[NV];
   PYCNN_UNROLL
-  for (int v = 0; v < NV; ++v) {
-    mask[v] = lane_mask(a.valid - v * kLanes);
+  for (int v = 0; v < NV; ++v)
     bias[v] = a.bias ? _mm512_maskz_loadu_ps(mask[v], a.bias + v * kLanes) : _mm512_setzero_ps();
-  }
   const __m512 zero = _mm512_setzero_ps();
   PYCNN_UNROLL
   for (int r = 0; r < R; ++r) {
@@ -192,6 +319,99 @@ static inline void forward_tile(const ForwardArgs& a, int64_t ox0) {
       if (a.relu) o = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(o, zero, _CMP_NLE_UQ), o);
       _mm512_mask_storeu_ps(out + v * kLanes, mask[v], o);
     }
+  }
+}
+
+// Two output rows x R <= 7 pixels x 32 channels (28 accumulators), for rows
+// too narrow for a 12-pixel tile (7x7 and 14x14 images): 2R + 2 loads feed
+// 4R FMAs, where a single-row tile of 7 pixels has 9 loads per 14 FMAs and
+// half the accumulators. Row B's pointers are rows_b; a row in the padding
+// reads zero_row when the other row of the pair is inside the image.
+template <int R>
+static inline void forward_tile_pair(const ForwardArgs& a, const float* const* rows_b,
+                                     float* y_b, const float* zero_row, int64_t ox0) {
+  constexpr int NV = 2;
+  __mmask16 mask[NV];
+  PYCNN_UNROLL
+  for (int v = 0; v < NV; ++v) mask[v] = lane_mask(a.valid - v * kLanes);
+  __m512 acc[2 * R][NV];
+  if (a.first) {
+    PYCNN_UNROLL
+    for (int r = 0; r < 2 * R; ++r)
+      PYCNN_UNROLL
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  } else {
+    PYCNN_UNROLL
+    for (int r = 0; r < 2 * R; ++r)
+      PYCNN_UNROLL
+      for (int v = 0; v < NV; ++v)
+        acc[r][v] = _mm512_maskz_loadu_ps(
+            mask[v], (r < R ? a.y : y_b) + (ox0 + r % R) * a.cout + v * kLanes);
+  }
+  const int64_t ld = a.ld, cn = a.cn, pix_step = a.stride * ld;
+  const int64_t k_row = a.kernel_w * cn * NV * kLanes;
+  for (int64_t kh = 0; kh < a.kernel_h; ++kh) {
+    const float* row_a = a.rows[kh];
+    const float* row_b = rows_b[kh];
+    if (!row_a && !row_b) continue;
+    if (!row_a) row_a = zero_row;
+    if (!row_b) row_b = zero_row;
+    const float* w = a.weights + kh * k_row;
+    for (int64_t kw = 0; kw < a.kernel_w; ++kw) {
+      prefetch_part(a, kh * a.kernel_w + kw, a.kernel_h * a.kernel_w);
+      const int64_t off = (ox0 * a.stride + kw * a.dilation) * ld;
+      const float* xa = row_a + off;
+      const float* xb = row_b + off;
+      for (int64_t ci = 0; ci < cn; ++ci, w += NV * kLanes) {
+        const __m512 w0 = _mm512_load_ps(w), w1 = _mm512_load_ps(w + kLanes);
+        PYCNN_UNROLL
+        for (int r = 0; r < R; ++r) {
+          const __m512 xv = _mm512_set1_ps(xa[r * pix_step + ci]);
+          acc[r][0] = _mm512_fmadd_ps(xv, w0, acc[r][0]);
+          acc[r][1] = _mm512_fmadd_ps(xv, w1, acc[r][1]);
+        }
+        PYCNN_UNROLL
+        for (int r = 0; r < R; ++r) {
+          const __m512 xv = _mm512_set1_ps(xb[r * pix_step + ci]);
+          acc[R + r][0] = _mm512_fmadd_ps(xv, w0, acc[R + r][0]);
+          acc[R + r][1] = _mm512_fmadd_ps(xv, w1, acc[R + r][1]);
+        }
+      }
+    }
+  }
+  __m512 bias[NV];
+  PYCNN_UNROLL
+  for (int v = 0; v < NV; ++v)
+    bias[v] = a.last && a.bias ? _mm512_maskz_loadu_ps(mask[v], a.bias + v * kLanes)
+                               : _mm512_setzero_ps();
+  const __m512 zero = _mm512_setzero_ps();
+  PYCNN_UNROLL
+  for (int r = 0; r < 2 * R; ++r) {
+    float* out = (r < R ? a.y : y_b) + (ox0 + r % R) * a.cout;
+    PYCNN_UNROLL
+    for (int v = 0; v < NV; ++v) {
+      if (mask[v] == 0) continue;
+      __m512 o = acc[r][v];
+      if (a.last) {
+        o = _mm512_add_ps(o, bias[v]);
+        if (a.relu) o = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(o, zero, _CMP_NLE_UQ), o);
+      }
+      _mm512_mask_storeu_ps(out + v * kLanes, mask[v], o);
+    }
+  }
+}
+
+static inline void forward_tile_pair_any(const ForwardArgs& a, const float* const* rows_b,
+                                         float* y_b, const float* zero_row, int64_t ox0, int r) {
+  switch (r) {
+    case 1: forward_tile_pair<1>(a, rows_b, y_b, zero_row, ox0); break;
+    case 2: forward_tile_pair<2>(a, rows_b, y_b, zero_row, ox0); break;
+    case 3: forward_tile_pair<3>(a, rows_b, y_b, zero_row, ox0); break;
+    case 4: forward_tile_pair<4>(a, rows_b, y_b, zero_row, ox0); break;
+    case 5: forward_tile_pair<5>(a, rows_b, y_b, zero_row, ox0); break;
+    case 6: forward_tile_pair<6>(a, rows_b, y_b, zero_row, ox0); break;
+    case 7: forward_tile_pair<7>(a, rows_b, y_b, zero_row, ox0); break;
+    default: break;
   }
 }
 
@@ -209,56 +429,247 @@ static inline void forward_tile_any(const ForwardArgs& a, int64_t ox0, int r) {
   }
 }
 
-// y = act(conv(x, kernel) + bias) by the direct kernel. flip_swap: kernel is
-// the original conv's (see pack_forward_weights).
+// The output rows a task covers: whole samples [n0, n1) when a sample's
+// input fits the chunk budget, else rows [oy0, oy1) of sample n0.
+struct Chunk {
+  int64_t n0, n1, oy0, oy1;
+  int64_t lo, seg_rows;  // input rows [lo, lo + seg_rows) of each sample are buffered
+};
+
+struct ChunkPlan {
+  bool whole_samples;
+  int64_t per_chunk;   // samples per chunk, or chunks per sample
+  int64_t count;
+};
+
+// Chunks hold ~256 KB of padded input (a quarter of a 1 MB L2), so they stay
+// cached while every co block runs over them.
+static inline ChunkPlan plan_chunks(const ConvGeometry& g) {
+  constexpr int64_t kChunkFloats = 64 * 1024;
+  const int64_t row_floats = padded_width(g) * g.in_c;
+  const int64_t sample_floats = g.in_h * row_floats;
+  ChunkPlan p{};
+  if (sample_floats <= kChunkFloats) {
+    p.whole_samples = true;
+    p.per_chunk = sample_floats > 0 ? kChunkFloats / sample_floats : g.batch;
+    if (p.per_chunk < 1) p.per_chunk = 1;
+    if (p.per_chunk > g.batch) p.per_chunk = g.batch;
+    p.count = (g.batch + p.per_chunk - 1) / p.per_chunk;
+  } else {
+    const int64_t span_h = (g.kernel_h - 1) * g.dilation_h + 1;
+    int64_t rows = (kChunkFloats / row_floats - span_h) / g.stride_h + 1;
+    if (rows < 1) rows = 1;
+    if (rows > g.out_h) rows = g.out_h;
+    p.whole_samples = false;
+    p.per_chunk = (g.out_h + rows - 1) / rows;
+    p.count = g.batch * p.per_chunk;
+  }
+  return p;
+}
+
+static inline Chunk chunk_at(const ConvGeometry& g, const ChunkPlan& p, int64_t index) {
+  Chunk c{};
+  if (p.whole_samples) {
+    c.n0 = index * p.per_chunk;
+    c.n1 = c.n0 + p.per_chunk < g.batch ? c.n0 + p.per_chunk : g.batch;
+    c.oy0 = 0;
+    c.oy1 = g.out_h;
+  } else {
+    c.n0 = index / p.per_chunk;
+    c.n1 = c.n0 + 1;
+    const int64_t j = index % p.per_chunk;
+    c.oy0 = g.out_h * j / p.per_chunk;
+    c.oy1 = g.out_h * (j + 1) / p.per_chunk;
+  }
+  const int64_t span_h = (g.kernel_h - 1) * g.dilation_h + 1;
+  int64_t lo = c.oy0 * g.stride_h - g.pad_top;
+  int64_t hi = (c.oy1 - 1) * g.stride_h - g.pad_top + span_h;
+  if (lo < 0) lo = 0;
+  if (hi > g.in_h) hi = g.in_h;
+  c.lo = lo;
+  c.seg_rows = hi > lo ? hi - lo : 0;
+  return c;
+}
+
+// y = act(conv(x, kernel) + bias) by the direct kernel. packed: the whole
+// packed kernel (pack_forward_weights), or null to pack here. flip_swap: kernel
+// is the original conv's (see pack_forward_block).
 static inline void forward(const ConvGeometry& g, const float* x, const float* kernel,
-                           bool flip_swap, const Epilogue* ep, float* y) {
-  const int64_t cout = g.out_c, out_w = g.out_w;
+                           bool flip_swap, const float* packed, const Epilogue* ep, float* y) {
+  const int64_t cout = g.out_c, out_w = g.out_w, cin = g.in_c;
   if (g.batch * g.out_h * out_w == 0 || cout == 0) return;
   const int nv = vectors_per_block(cout);
   const int64_t width = nv * kLanes, blocks = (cout + width - 1) / width;
-  const int64_t k_floats = g.kernel_h * g.kernel_w * g.in_c;
-  float* packed = workspace_floats(static_cast<size_t>(blocks * k_floats * width),
-                                   convtile::kSlotKernelT);
-  pack_forward_weights(g, kernel, flip_swap, packed);
+  const int64_t kh_n = g.kernel_h, kw_n = g.kernel_w;
+  const int64_t block_floats = packed_block_floats(kh_n, kw_n, cin, cout);
+  const int64_t cb = cin_block(kh_n, kw_n, cin, cout);
+  const int64_t slices = (cin + cb - 1) / cb;
+  const int nt = threads_for_work(2.0 * g.batch * g.out_h * out_w * kh_n * kw_n * cin * cout);
+
+  const ChunkPlan plan = plan_chunks(g);
+  // Co-block groups: enough tasks for the threads even at batch 1.
+  int64_t groups = 1;
+  while (plan.count * groups < 2 * nt && groups < blocks) ++groups;
+  const int64_t tasks = plan.count * groups;
+  // Weights shared by several chunks are packed once up front; a single chunk
+  // packs each co block inside its task (parallel, and still in L2 when used).
+  const bool pack_in_task = !packed && plan.count == 1;
+  if (!packed && !pack_in_task) {
+    float* buf = workspace_floats(static_cast<size_t>(blocks * block_floats),
+                                  convtile::kSlotKernelT);
+    pack_forward_weights(kh_n, kw_n, cin, cout, kernel, flip_swap, buf, nt);
+    packed = buf;
+  }
 
   const bool fast_act = !ep || ep->act == Act::linear || ep->act == Act::relu ||
                         ep->act == Act::softmax;
+  // Unpadded rows are read in place when one slice covers every channel;
+  // else the chunk is copied slice-major ([slice][row][px][cn]): a pixel's
+  // slice channels are then contiguous, not cin floats apart (with cin = 512
+  // the tile's pixels all fell into two L1 sets).
+  const bool in_place = rows_need_no_padding(g) && slices == 1;
+  const bool merged = g.dilation_w == 1 || kw_n == 1;
   const int max_r = max_fwd_pixels(nv);
   const int64_t tiles = (out_w + max_r - 1) / max_r;
-  const int64_t rows_total = g.batch * g.out_h;
-  const int64_t row_floats = g.kernel_h * padded_width(g) * g.in_c;
-  const int nt = threads_for_work(2.0 * rows_total * out_w * k_floats * cout);
+  const int64_t pw = padded_width(g), row_floats = pw * cin;
+  const int64_t chunk_rows_max = plan.whole_samples ? plan.per_chunk * g.out_h
+                                                    : g.out_h / plan.per_chunk + 1;
+  const int64_t seg_max = plan.whole_samples
+                              ? g.in_h
+                              : (chunk_rows_max - 1) * g.stride_h + (kh_n - 1) * g.dilation_h + 1;
+  const int64_t buf_rows = (plan.whole_samples ? plan.per_chunk : 1) * seg_max;
+  const int64_t pad_floats = in_place ? 0 : buf_rows * row_floats;
+  const int64_t ptr_floats = 2 * (chunk_rows_max + 2) * kh_n + 16;  // 8-byte entries
+  // Pairs of narrow rows (see forward_tile_pair), 32-channel blocks.
+  const bool pairs = nv == 2 && (out_w + tiles - 1) / tiles <= 7;
+  const int64_t zero_floats = pairs ? pw * cin + 16 : 0;
 #pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t task = 0; task < rows_total; ++task) {
-    const int64_t n = task / g.out_h, oy = task % g.out_h;
-    // Padded rows, then the kernel_h row pointers after them.
-    float* buf = workspace_floats(static_cast<size_t>(row_floats + 2 * g.kernel_h + 16),
-                                  convtile::kSlotCol);
-    const float** rowp =
-        reinterpret_cast<const float**>(buf + row_floats + (16 - row_floats % 16) % 16);
-    input_rows(g, x + n * g.in_h * g.in_w * g.in_c, oy, buf, rowp);
-    float* y_row = y + task * out_w * cout;
-    for (int64_t b = 0; b < blocks; ++b) {
-      ForwardArgs a{rowp, packed + b * k_floats * width, y_row + b * width,
-                    g.kernel_h, g.kernel_w, g.in_c, cout, g.stride_w, g.dilation_w,
-                    cout - b * width, nullptr, false};
-      if (fast_act) {
-        a.bias = ep && ep->bias ? ep->bias + b * width : nullptr;
-        a.relu = ep && ep->act == Act::relu;
+  for (int64_t task = 0; task < tasks; ++task) {
+    const Chunk c = chunk_at(g, plan, task / groups);
+    const int64_t grp = task % groups;
+    const int64_t b0 = blocks * grp / groups, b1 = blocks * (grp + 1) / groups;
+    float* buf = workspace_floats(
+        static_cast<size_t>(pad_floats + zero_floats + ptr_floats + 32), convtile::kSlotCol);
+    float* zero_row = buf + pad_floats;
+    if (pairs) std::memset(zero_row, 0, sizeof(float) * zero_floats);
+    const int64_t ptr_at = pad_floats + zero_floats;
+    int64_t* row_at = reinterpret_cast<int64_t*>(buf + ptr_at + (16 - ptr_at % 16) % 16);
+    const float** slice_rows = reinterpret_cast<const float**>(row_at + chunk_rows_max * kh_n);
+    const float** slice_rows_b = slice_rows + kh_n;
+    const int64_t seg_rows = c.seg_rows, rows_buffered = (c.n1 - c.n0) * seg_rows;
+    // Padded copies of the chunk's input rows, slice by slice.
+    if (!in_place)
+      for (int64_t s = 0; s < slices; ++s) {
+        const int64_t c0 = s * cb, cn = cin - c0 < cb ? cin - c0 : cb;
+        float* dst = buf + c0 * rows_buffered * pw;
+        for (int64_t n = c.n0; n < c.n1; ++n)
+          for (int64_t i = 0; i < seg_rows; ++i, dst += pw * cn)
+            pad_row_slice(g, x + ((n * g.in_h) + c.lo + i) * g.in_w * cin, pw, c0, cn, dst);
       }
-      // Even split of the row into tiles of at most max_r pixels.
-      for (int64_t t = 0; t < tiles; ++t) {
-        const int64_t ox0 = out_w * t / tiles, ox1 = out_w * (t + 1) / tiles;
-        if (nv == 2)
-          forward_tile_any<2>(a, ox0, static_cast<int>(ox1 - ox0));
-        else
-          forward_tile_any<1>(a, ox0, static_cast<int>(ox1 - ox0));
+    // row_at[r][kh]: index of the buffered (or, in place, global) input row, -1 in padding.
+    const int64_t rows_per_n = c.oy1 - c.oy0;
+    const int64_t chunk_rows = (c.n1 - c.n0) * rows_per_n;
+    for (int64_t r = 0; r < chunk_rows; ++r) {
+      const int64_t n = c.n0 + r / rows_per_n, oy = c.oy0 + r % rows_per_n;
+      for (int64_t kh = 0; kh < kh_n; ++kh) {
+        const int64_t iy = oy * g.stride_h - g.pad_top + kh * g.dilation_h;
+        int64_t at = -1;
+        if (iy >= 0 && iy < g.in_h) at = in_place ? n * g.in_h + iy : (n - c.n0) * seg_rows + iy - c.lo;
+        row_at[r * kh_n + kh] = at;
       }
     }
-    if (!fast_act)
-      for (int64_t ox = 0; ox < out_w; ++ox)
-        gemm_detail::epilogue_row(y_row + ox * cout, cout, ep);
+    // One slice: rows outer, the group's co blocks inner, so a row's input
+    // stays in L1 across the blocks (whose weights, <= 160 KB each, stay in
+    // L2). Several slices: blocks outer, so one slice serves the whole chunk.
+    const bool rows_outer = slices == 1;
+    float* group_w = nullptr;
+    if (pack_in_task && rows_outer) {
+      group_w = workspace_floats(static_cast<size_t>((b1 - b0) * block_floats),
+                                 convtile::kSlotKernelT);
+      for (int64_t b = b0; b < b1; ++b)
+        pack_forward_block(kh_n, kw_n, cin, cout, kernel, flip_swap, b,
+                           group_w + (b - b0) * block_floats);
+    }
+    for (int64_t rr0 = 0; rr0 < chunk_rows;) {
+    const int64_t rr1 = !rows_outer ? chunk_rows
+                        : (pairs && rr0 + 1 < chunk_rows ? rr0 + 2 : rr0 + 1);
+    for (int64_t b = b0; b < b1; ++b) {
+      const float* wb;
+      if (group_w) {
+        wb = group_w + (b - b0) * block_floats;
+      } else if (pack_in_task) {
+        float* wbuf = workspace_floats(static_cast<size_t>(block_floats), convtile::kSlotKernelT);
+        pack_forward_block(kh_n, kw_n, cin, cout, kernel, flip_swap, b, wbuf);
+        wb = wbuf;
+      } else {
+        wb = packed + b * block_floats;
+      }
+      for (int64_t s = 0; s < slices; ++s) {
+        const int64_t c0 = s * cb, cn = cin - c0 < cb ? cin - c0 : cb;
+        const int64_t ld = in_place ? cin : cn;
+        const float* base = in_place ? x : buf + c0 * rows_buffered * pw;
+        const int64_t row_step = in_place ? g.in_w * cin : pw * cn;
+        const int64_t slice_floats = kh_n * kw_n * cn * width;
+        ForwardArgs a{slice_rows, wb + c0 * kh_n * kw_n * width, nullptr,
+                      kh_n, kw_n, ld, cn, cout, g.stride_w, g.dilation_w,
+                      cout - b * width, nullptr, false, s == 0, s == slices - 1,
+                      merged && ld == cn, nullptr, 0};
+        if (fast_act) {
+          a.bias = ep && ep->bias ? ep->bias + b * width : nullptr;
+          a.relu = ep && ep->act == Act::relu;
+        }
+        const char* next_slice = reinterpret_cast<const char*>(a.weights + slice_floats);
+        const int64_t slice_lines = slice_floats * 4 / 64;
+        const int64_t calls = (pairs ? (chunk_rows + 1) / 2 : chunk_rows) * tiles;
+        const int64_t lines_per_call = rows_outer ? 0 : (slice_lines + calls - 1) / calls;
+        int64_t call = 0;
+        for (int64_t r = rr0; r < rr1;) {
+          const bool pair = pairs && r + 1 < rr1;
+          const int64_t step = pair ? 2 : 1;
+          for (int64_t k = 0; k < step; ++k)
+            for (int64_t kh = 0; kh < kh_n; ++kh) {
+              const int64_t at = row_at[(r + k) * kh_n + kh];
+              (k ? slice_rows_b : slice_rows)[kh] = at < 0 ? nullptr : base + at * row_step;
+            }
+          const int64_t n = c.n0 + r / rows_per_n, oy = c.oy0 + r % rows_per_n;
+          const int64_t n_b = c.n0 + (r + 1) / rows_per_n, oy_b = c.oy0 + (r + 1) % rows_per_n;
+          a.y = y + (n * g.out_h + oy) * out_w * cout + b * width;
+          float* y_b = y + (n_b * g.out_h + oy_b) * out_w * cout + b * width;
+          // Even split of the row into tiles of at most max_r pixels.
+          for (int64_t t = 0; t < tiles; ++t, ++call) {
+            const int64_t ox0 = out_w * t / tiles, ox1 = out_w * (t + 1) / tiles;
+            const int rt = static_cast<int>(ox1 - ox0);
+            // Each tile pulls its share of the next slice's weights (they follow
+            // this slice in the packing) into L2: no stall on L3 at the next slice.
+            const int64_t first_line = call * lines_per_call;
+            a.pf = next_slice + first_line * 64;
+            a.pf_lines = first_line >= slice_lines ? 0
+                         : (slice_lines - first_line < lines_per_call ? slice_lines - first_line
+                                                                       : lines_per_call);
+            if (pair)
+              forward_tile_pair_any(a, slice_rows_b, y_b, zero_row, ox0, rt);
+            else if (nv == 2)
+              forward_tile_any<2>(a, ox0, rt);
+            else
+              forward_tile_any<1>(a, ox0, rt);
+          }
+          r += step;
+        }
+      }
+      if (!fast_act) {
+        Epilogue e = *ep;
+        if (e.bias) e.bias += b * width;
+        const int64_t n_ch = cout - b * width < width ? cout - b * width : width;
+        for (int64_t r = rr0; r < rr1; ++r) {
+          const int64_t n = c.n0 + r / rows_per_n, oy = c.oy0 + r % rows_per_n;
+          float* y_row = y + (n * g.out_h + oy) * out_w * cout + b * width;
+          for (int64_t ox = 0; ox < out_w; ++ox)
+            gemm_detail::epilogue_row(y_row + ox * cout, n_ch, &e);
+        }
+      }
+    }
+    rr0 = rr1;
+    }
   }
 }
 

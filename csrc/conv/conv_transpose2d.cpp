@@ -84,7 +84,7 @@ void conv2d_backward_input(const ConvGeometry& g, const float* kernel, const flo
     t.out_c = g.in_c;
     t.pad_top = (g.kernel_h - 1) * g.dilation_h - g.pad_top;
     t.pad_left = (g.kernel_w - 1) * g.dilation_w - g.pad_left;
-    convdirect::forward(t, dz, kernel, true, nullptr, dx);
+    convdirect::forward(t, dz, kernel, true, nullptr, nullptr, dx);
     return;
   }
 #endif

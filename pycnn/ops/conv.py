@@ -38,24 +38,35 @@ def _quad(v):
     return tuple(int(p) for p in v)
 
 
+def conv2d_pack_weights(kernel):
+    """The kernel (KH, KW, Cin, Cout) packed for ``conv2d_forward(..., packed=)``:
+    an opaque 1-D float32 array for the active ISA. Pack once per weight
+    version (per optimizer step, once for inference) instead of per call."""
+    return _C.conv2d_pack_weights(f32(kernel))
+
+
 def conv2d_forward(x, kernel, bias=None, strides=(1, 1), dilation=(1, 1), pads=(0, 0, 0, 0),
-                   act=0, act_param=0.0):
+                   act=0, act_param=0.0, packed=None):
     """y = act(conv2d(x, kernel) + bias), y of shape (N, OH, OW, Cout) with
-    OH = (H + top + bottom - ((KH - 1) * dilation_h + 1)) // stride_h + 1."""
+    OH = (H + top + bottom - ((KH - 1) * dilation_h + 1)) // stride_h + 1.
+    ``packed``: ``conv2d_pack_weights(kernel)`` (same results, no per-call
+    packing); ValueError when it was made for another kernel shape or ISA."""
     return _C.conv2d_forward(f32(x), f32(kernel), None if bias is None else f32(bias),
                              _pair(strides), _pair(dilation), _quad(pads), int(act),
-                             float(act_param))
+                             float(act_param), packed)
 
 
 def conv2d_maxpool_forward(x, kernel, bias=None, strides=(1, 1), dilation=(1, 1),
                            pads=(0, 0, 0, 0), act=0, act_param=0.0, pool=(2, 2),
-                           pool_strides=(2, 2), pool_pads=(0, 0, 0, 0), with_argmax=True):
+                           pool_strides=(2, 2), pool_pads=(0, 0, 0, 0), with_argmax=True,
+                           packed=None):
     """max_pool2d_forward(conv2d_forward(x, ...), pool, pool_strides, pool_pads) in one
-    pass: (y, argmax) with argmax indexing the (never stored) conv output, or None."""
+    pass: (y, argmax) with argmax indexing the (never stored) conv output, or None.
+    ``packed``: as conv2d_forward's."""
     return tuple(_C.conv2d_maxpool_forward(
         f32(x), f32(kernel), None if bias is None else f32(bias), _pair(strides),
         _pair(dilation), _quad(pads), int(act), float(act_param), _pair(pool),
-        _pair(pool_strides), _quad(pool_pads), bool(with_argmax)))
+        _pair(pool_strides), _quad(pool_pads), bool(with_argmax), packed))
 
 
 def conv2d_backward(x, kernel, dz, strides=(1, 1), dilation=(1, 1), pads=(0, 0, 0, 0),

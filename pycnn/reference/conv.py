@@ -28,8 +28,20 @@ def _act(z, act, act_param):
     return act_forward(z, act, act_param)
 
 
+def conv2d_pack_weights(kernel):
+    """The reference 'packing': the kernel itself, flattened (float32)."""
+    kernel = np.asarray(kernel, np.float32)
+    if kernel.ndim != 4:
+        raise ValueError(f"conv2d_pack_weights: kernel must be 4-D, got {kernel.shape}")
+    return kernel.ravel().copy()
+
+
 def conv2d_forward(x, kernel, bias=None, strides=(1, 1), dilation=(1, 1), pads=(0, 0, 0, 0),
-                   act=0, act_param=0.0):
+                   act=0, act_param=0.0, packed=None):
+    if packed is not None:
+        packed = np.asarray(packed)
+        if packed.ndim != 1 or packed.size != np.size(kernel):
+            raise ValueError("conv2d_forward: packed weights were made for other shapes")
     x = np.asarray(x, np.float64)
     kernel = np.asarray(kernel, np.float64)
     top, bottom, left, right = pads
@@ -149,7 +161,8 @@ def conv_transpose2d_backward(x, kernel, dz, strides=(1, 1), dilation=(1, 1),
 
 def conv2d_maxpool_forward(x, kernel, bias=None, strides=(1, 1), dilation=(1, 1),
                            pads=(0, 0, 0, 0), act=0, act_param=0.0, pool=(2, 2),
-                           pool_strides=(2, 2), pool_pads=(0, 0, 0, 0), with_argmax=True):
+                           pool_strides=(2, 2), pool_pads=(0, 0, 0, 0), with_argmax=True,
+                           packed=None):
     from pycnn.reference import pool as pool_ref
     z = conv2d_forward(x, kernel, bias, strides, dilation, pads, act, act_param)
     return pool_ref.max_pool2d_forward(z, pool, pool_strides, pool_pads, with_argmax)
