@@ -21,9 +21,12 @@
 #endif
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -51,6 +54,53 @@ constexpr int kSlotPackedA = 7;
 constexpr int64_t kMaxRowsForInPlaceB = 128;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Cache blocking, chosen once from this machine's cache sizes (a fixed KC
+// tuned for a 48 KB L1d made the KC x kNR B panel fill a 32 KB L1d whole):
+//   kc: a kc x kNR panel of B takes about half of L1d, leaving room for the
+//       A panels streaming through;
+//   mc: an mc x kc block of A takes about half of L2;
+//   nc: a kc x nc block of B stays well inside a share of L3.
+struct Blocking {
+  int64_t kc, mc, nc;
+};
+
+int64_t cache_bytes(int name, int64_t fallback) {
+  const long v = sysconf(name);
+  return v > 0 ? static_cast<int64_t>(v) : fallback;
+}
+
+Blocking choose_blocking() {
+  const int64_t l1 = std::clamp<int64_t>(cache_bytes(_SC_LEVEL1_DCACHE_SIZE, 32 << 10), 16 << 10,
+                                         256 << 10);
+  const int64_t l2 = std::clamp<int64_t>(cache_bytes(_SC_LEVEL2_CACHE_SIZE, 512 << 10),
+                                         128 << 10, 8 << 20);
+  const int64_t l3 = std::clamp<int64_t>(cache_bytes(_SC_LEVEL3_CACHE_SIZE, 8 << 20), 1 << 20,
+                                         256 << 20);
+  Blocking bl;
+  bl.kc = std::clamp<int64_t>(l1 / 2 / (kNR * int64_t(sizeof(float))) / 16 * 16, 64, 512);
+  bl.mc = std::clamp<int64_t>(l2 / 2 / (bl.kc * int64_t(sizeof(float))) / kMR * kMR, kMR * 4,
+                              kMR * 96);
+  bl.nc = std::clamp<int64_t>(l3 / 4 / (bl.kc * int64_t(sizeof(float))) / kNR * kNR, kNR * 16,
+                              kNR * 256);
+  if (const char* env = std::getenv("PYCNN_GEMM_BLOCKING")) {  // tuning aid: "kc,mc,nc"
+    long kc = 0, mc = 0, nc = 0;
+    if (std::sscanf(env, "%ld,%ld,%ld", &kc, &mc, &nc) == 3 && kc > 0 && mc > 0 && nc > 0) {
+      bl.kc = kc;
+      bl.mc = ceil_div(mc, kMR) * kMR;
+      bl.nc = ceil_div(nc, kNR) * kNR;
+    }
+  }
+  return bl;
+}
+
+const Blocking& blocking() {
+  static const Blocking bl = choose_blocking();
+  return bl;
+}
+
+// Depth of the K slices: equal slices of at most kc, so no thin leftover.
+int64_t slice_depth(int64_t k) { return ceil_div(k, ceil_div(k, blocking().kc)); }
 
 struct Problem {
   bool trans_a, trans_b;
@@ -142,29 +192,37 @@ TileStore store_for_slice(const Problem& pr, int64_t pc, int64_t kc, const Epilo
   return out;
 }
 
-// All of one thread's rectangle of C. packed_b holds kKC x kNC floats,
-// packed_a kMC x kKC (rounded up to whole panels).
-void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float* packed_b) {
+// All of one thread's rectangle of C. packed_b holds kc x nc floats,
+// packed_a mc x kc (rounded up to whole panels). With prepacked_b (the layout
+// of sgemm_pack_b, slices of slice_depth(k)) B is read from there instead.
+void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float* packed_b,
+                     const float* prepacked_b) {
   const int64_t k = pr.k;
-  const int64_t kc_blk = ceil_div(k, ceil_div(k, kKC));  // equal slices, no thin leftover
-  const bool b_in_place = !pr.trans_b && pr.m <= kMaxRowsForInPlaceB;
-  for (int64_t jc = rg.j0; jc < rg.j1; jc += kNC) {
-    const int64_t nc = std::min(kNC, rg.j1 - jc);
+  const Blocking& bl = blocking();
+  const int64_t kc_blk = slice_depth(k);
+  const int64_t n_padded = ceil_div(pr.n, kNR) * kNR;
+  const bool b_in_place = !prepacked_b && !pr.trans_b && pr.m <= kMaxRowsForInPlaceB;
+  for (int64_t jc = rg.j0; jc < rg.j1; jc += bl.nc) {
+    const int64_t nc = std::min(bl.nc, rg.j1 - jc);
     const int64_t n_panels = ceil_div(nc, kNR);
     for (int64_t pc = 0; pc < k; pc += kc_blk) {
       const int64_t kc = std::min(kc_blk, k - pc);
-      if (pr.trans_b)
+      const float* b_block = prepacked_b ? prepacked_b + pc * n_padded + jc * kc : packed_b;
+      if (prepacked_b) {
+        // already packed
+      } else if (pr.trans_b) {
         for (int64_t jp = 0; jp < n_panels; ++jp)
           pack_bt_panel(pr.b, pr.ldb, jc + jp * kNR, std::min<int64_t>(kNR, nc - jp * kNR), pc,
                         kc, packed_b + jp * kc * kNR);
-      else
+      } else {
         pack_b_block_rows(pr.b, pr.ldb, jc, nc, pc, kc, b_in_place, packed_b);
+      }
       const Epilogue* scalar_act;
       TileStore out = store_for_slice(pr, pc, kc, &scalar_act);
       const float* bias = out.bias;
 
-      for (int64_t ic = rg.i0; ic < rg.i1; ic += kMC) {
-        const int64_t mc = std::min(kMC, rg.i1 - ic);
+      for (int64_t ic = rg.i0; ic < rg.i1; ic += bl.mc) {
+        const int64_t mc = std::min(bl.mc, rg.i1 - ic);
         for (int64_t ip = 0; ip * kMR < mc; ++ip)
           pack_a_panel(pr.trans_a, pr.a, pr.lda, ic + ip * kMR,
                        std::min<int64_t>(kMR, mc - ip * kMR), pc, kc, packed_a + ip * kMR * kc);
@@ -172,7 +230,7 @@ void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float
           const int64_t j = jc + jp * kNR;
           const int64_t cols = std::min<int64_t>(kNR, rg.j1 - j);
           const bool in_place = b_in_place && cols == kNR;
-          const float* bp = in_place ? pr.b + pc * pr.ldb + j : packed_b + jp * kc * kNR;
+          const float* bp = in_place ? pr.b + pc * pr.ldb + j : b_block + jp * kc * kNR;
           const int64_t ldbp = in_place ? pr.ldb : kNR;
           out.bias = bias ? bias + j : nullptr;
           for (int64_t ip = 0; ip * kMR < mc; ++ip) {
@@ -222,6 +280,39 @@ void multiply_single_row(const Problem& pr, int threads) {
   if (out_of_memory) throw std::bad_alloc();
 }
 
+// The blocked path for a problem; B from prepacked_b when it is given.
+void run_blocked(const Problem& pr, int threads, const float* prepacked_b) {
+  const Blocking& bl = blocking();
+  const int64_t kc_max = slice_depth(pr.k);
+  const size_t b_floats =
+      prepacked_b ? 0 : static_cast<size_t>(kc_max * std::min(bl.nc, ceil_div(pr.n, kNR) * kNR));
+  const size_t a_floats = static_cast<size_t>(kc_max * ceil_div(std::min(bl.mc, pr.m), kMR) * kMR);
+
+  std::atomic<bool> out_of_memory{false};
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const Region rg = region_of_thread(pr, omp_get_thread_num(), omp_get_num_threads());
+    if (rg.i1 > rg.i0 && rg.j1 > rg.j0) {
+      try {
+        float* packed_b = prepacked_b ? nullptr : workspace_floats(b_floats, kSlotPackedB);
+        float* packed_a = workspace_floats(a_floats, kSlotPackedA);
+        multiply_region(pr, rg, packed_a, packed_b, prepacked_b);
+      } catch (const std::bad_alloc&) {
+        out_of_memory = true;
+      }
+    }
+  }
+  if (out_of_memory) throw std::bad_alloc();
+}
+
+// An explicit count is still capped by max_threads(), so the post-fork
+// single-thread clamp and threadpoolctl limits hold for every caller.
+int threads_for(const Problem& pr, int num_threads) {
+  int threads = num_threads > 0 ? std::min(num_threads, max_threads())
+                                : threads_for_work(2.0 * pr.m * pr.n * pr.k);
+  return in_parallel_region() ? 1 : threads;
+}
+
 }  // namespace
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
@@ -233,34 +324,52 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
     scale_and_finish(pr);
     return;
   }
-  // An explicit count is still capped by max_threads(), so the post-fork
-  // single-thread clamp and threadpoolctl limits hold for every caller.
-  int threads = num_threads > 0 ? std::min(num_threads, max_threads())
-                                : threads_for_work(2.0 * m * n * k);
-  if (in_parallel_region()) threads = 1;
+  const int threads = threads_for(pr, num_threads);
   if (m == 1 && !trans_b) {
     multiply_single_row(pr, threads);
     return;
   }
-  const int64_t kc_max = std::min(k, kKC);  // equal slices never exceed kKC
-  const size_t b_floats = static_cast<size_t>(kc_max * std::min(kNC, ceil_div(n, kNR) * kNR));
-  const size_t a_floats = static_cast<size_t>(kc_max * ceil_div(std::min(kMC, m), kMR) * kMR);
+  run_blocked(pr, threads, nullptr);
+}
 
-  std::atomic<bool> out_of_memory{false};
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    const Region rg = region_of_thread(pr, omp_get_thread_num(), omp_get_num_threads());
-    if (rg.i1 > rg.i0 && rg.j1 > rg.j0) {
-      try {
-        float* packed_b = workspace_floats(b_floats, kSlotPackedB);
-        float* packed_a = workspace_floats(a_floats, kSlotPackedA);
-        multiply_region(pr, rg, packed_a, packed_b);
-      } catch (const std::bad_alloc&) {
-        out_of_memory = true;
-      }
-    }
+void sgemm_packed_b_layout(int64_t k, int64_t n, int64_t* kc, int64_t* floats) {
+  *kc = k > 0 ? slice_depth(k) : 0;
+  *floats = std::max<int64_t>(k, 0) * ceil_div(std::max<int64_t>(n, 0), kNR) * kNR;
+}
+
+void sgemm_pack_b(bool trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, float* dst,
+                  int num_threads) {
+  if (k <= 0 || n <= 0) return;
+  const int64_t kc_blk = slice_depth(k);
+  const int64_t n_padded = ceil_div(n, kNR) * kNR;
+  const int64_t slices = ceil_div(k, kc_blk);
+  int threads = num_threads > 0 ? std::min(num_threads, max_threads())
+                                : threads_for_work(static_cast<double>(k) * n / 8);
+  if (in_parallel_region()) threads = 1;
+  // Slice s: panels of kNR columns, each kc x kNR, covering all n columns.
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+  for (int64_t s = 0; s < slices; ++s) {
+    const int64_t pc = s * kc_blk, kc = std::min(kc_blk, k - pc);
+    float* d = dst + pc * n_padded;
+    if (trans_b)
+      for (int64_t jp = 0; jp * kNR < n; ++jp)
+        pack_bt_panel(b, ldb, jp * kNR, std::min<int64_t>(kNR, n - jp * kNR), pc, kc,
+                      d + jp * kc * kNR);
+    else
+      pack_b_block_rows(b, ldb, 0, n, pc, kc, false, d);
   }
-  if (out_of_memory) throw std::bad_alloc();
+}
+
+void sgemm_prepacked_b(bool trans_a, int64_t m, int64_t n, int64_t k, float alpha,
+                       const float* a, int64_t lda, const float* packed_b, float beta, float* c,
+                       int64_t ldc, const Epilogue* epilogue, int num_threads) {
+  const Problem pr{trans_a, false, m, n, k, alpha, beta, a, lda, nullptr, 0, c, ldc, epilogue};
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == 0.0f) {
+    scale_and_finish(pr);
+    return;
+  }
+  run_blocked(pr, threads_for(pr, num_threads), packed_b);
 }
 
 }  // namespace PYCNN_ISA_NS
