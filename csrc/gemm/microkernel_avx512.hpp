@@ -36,7 +36,7 @@ static inline __m512 store_transform(__m512 acc, const float* c, const TileStore
 }
 
 // ap: kc x kMR packed A (row index fastest). bp: kc rows of kNR floats of B,
-// ldbp apart (kNR when packed; ldb when B is read in place).
+// ldbp apart (kNR: B is always packed).
 template <int R = kMR>  // rows of the tile that are computed (R <= kMR)
 static inline void micro_kernel(int64_t kc, const float* __restrict ap,
                                 const float* __restrict bp, int64_t ldbp, float* c, int64_t ldc,

@@ -48,11 +48,6 @@ using namespace gemm_detail;
 constexpr int kSlotPackedB = 6;
 constexpr int kSlotPackedA = 7;
 
-// A packed B element feeds 2m flops (~m/16 micro-kernel cycles) and costs a
-// cycle or two to pack: a big share when m is small. Up to this m, reading
-// full B panels in place (strided, from L2 rather than L1) measured faster.
-constexpr int64_t kMaxRowsForInPlaceB = 128;
-
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Cache blocking, chosen once from this machine's cache sizes (a fixed KC
@@ -201,7 +196,6 @@ void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float
   const Blocking& bl = blocking();
   const int64_t kc_blk = slice_depth(k);
   const int64_t n_padded = ceil_div(pr.n, kNR) * kNR;
-  const bool b_in_place = !prepacked_b && !pr.trans_b && pr.m <= kMaxRowsForInPlaceB;
   for (int64_t jc = rg.j0; jc < rg.j1; jc += bl.nc) {
     const int64_t nc = std::min(bl.nc, rg.j1 - jc);
     const int64_t n_panels = ceil_div(nc, kNR);
@@ -215,7 +209,7 @@ void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float
           pack_bt_panel(pr.b, pr.ldb, jc + jp * kNR, std::min<int64_t>(kNR, nc - jp * kNR), pc,
                         kc, packed_b + jp * kc * kNR);
       } else {
-        pack_b_block_rows(pr.b, pr.ldb, jc, nc, pc, kc, b_in_place, packed_b);
+        pack_b_block_rows(pr.b, pr.ldb, jc, nc, pc, kc, packed_b);
       }
       const Epilogue* scalar_act;
       TileStore out = store_for_slice(pr, pc, kc, &scalar_act);
@@ -229,13 +223,11 @@ void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float
         for (int64_t jp = 0; jp < n_panels; ++jp) {
           const int64_t j = jc + jp * kNR;
           const int64_t cols = std::min<int64_t>(kNR, rg.j1 - j);
-          const bool in_place = b_in_place && cols == kNR;
-          const float* bp = in_place ? pr.b + pc * pr.ldb + j : b_block + jp * kc * kNR;
-          const int64_t ldbp = in_place ? pr.ldb : kNR;
+          const float* bp = b_block + jp * kc * kNR;
           out.bias = bias ? bias + j : nullptr;
           for (int64_t ip = 0; ip * kMR < mc; ++ip) {
             const int64_t i = ic + ip * kMR;
-            compute_tile(kc, packed_a + ip * kMR * kc, bp, ldbp, pr.c + i * pr.ldc + j, pr.ldc,
+            compute_tile(kc, packed_a + ip * kMR * kc, bp, kNR, pr.c + i * pr.ldc + j, pr.ldc,
                          std::min<int64_t>(kMR, rg.i1 - i), cols, out, scalar_act);
           }
         }
@@ -260,8 +252,12 @@ Region region_of_thread(const Problem& pr, int thread, int team) {
 }
 
 // m == 1, row-major B: see gemv.hpp.
+// Each column is summed on its own, so the chunking (narrower chunks when a
+// narrow row would leave threads idle) does not change the results.
 void multiply_single_row(const Problem& pr, int threads) {
-  const int64_t chunks = ceil_div(pr.n, kGemvChunk);
+  const int64_t width = std::clamp<int64_t>(ceil_div(ceil_div(pr.n, threads), 16) * 16, 16,
+                                            kGemvChunk);
+  const int64_t chunks = ceil_div(pr.n, width);
   const int64_t a_step = pr.trans_a ? pr.lda : 1;
   std::atomic<bool> out_of_memory{false};
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
@@ -273,9 +269,9 @@ void multiply_single_row(const Problem& pr, int threads) {
       out_of_memory = true;
       continue;
     }
-    const int64_t j0 = chunk * kGemvChunk;
+    const int64_t j0 = chunk * width;
     gemv_columns(pr.k, pr.alpha, pr.a, a_step, pr.b, pr.ldb, pr.beta, pr.c, pr.ep, j0,
-                 std::min(pr.n, j0 + kGemvChunk), acc);
+                 std::min(pr.n, j0 + width), acc);
   }
   if (out_of_memory) throw std::bad_alloc();
 }
@@ -356,7 +352,7 @@ void sgemm_pack_b(bool trans_b, int64_t k, int64_t n, const float* b, int64_t ld
         pack_bt_panel(b, ldb, jp * kNR, std::min<int64_t>(kNR, n - jp * kNR), pc, kc,
                       d + jp * kc * kNR);
     else
-      pack_b_block_rows(b, ldb, 0, n, pc, kc, false, d);
+      pack_b_block_rows(b, ldb, 0, n, pc, kc, d);
   }
 }
 
