@@ -12,6 +12,8 @@
 // is summed in the same k order whatever the split, so results do not depend
 // on the thread count. The epilogue runs on each tile after its last K slice.
 // m == 1 with a row-major B streams B row by row instead (gemv.hpp).
+// sgemm_prepacked_b runs the same loops on B packed once by sgemm_pack_b
+// (all K slices x kNR panels, in the order the loops read them).
 
 // GCC 12 flags the _mm512_undefined_ps() inside its own intrinsics headers as
 // "(maybe) uninitialized" once they are inlined here: a known false positive.
@@ -25,8 +27,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -60,32 +60,29 @@ struct Blocking {
   int64_t kc, mc, nc;
 };
 
-int64_t cache_bytes(int name, int64_t fallback) {
-  const long v = sysconf(name);
-  return v > 0 ? static_cast<int64_t>(v) : fallback;
+// Bytes of L1d, L2 and L3 as the C library reports them (glibc reads CPUID);
+// the fallback where it does not know (0 / -1) or has no such query.
+int64_t cache_or(long reported, int64_t fallback) {
+  return reported > 0 ? static_cast<int64_t>(reported) : fallback;
 }
 
 Blocking choose_blocking() {
-  const int64_t l1 = std::clamp<int64_t>(cache_bytes(_SC_LEVEL1_DCACHE_SIZE, 32 << 10), 16 << 10,
-                                         256 << 10);
-  const int64_t l2 = std::clamp<int64_t>(cache_bytes(_SC_LEVEL2_CACHE_SIZE, 512 << 10),
-                                         128 << 10, 8 << 20);
-  const int64_t l3 = std::clamp<int64_t>(cache_bytes(_SC_LEVEL3_CACHE_SIZE, 8 << 20), 1 << 20,
-                                         256 << 20);
+  int64_t l1 = 32 << 10, l2 = 512 << 10, l3 = 8 << 20;
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE) && \
+    defined(_SC_LEVEL3_CACHE_SIZE)
+  l1 = cache_or(sysconf(_SC_LEVEL1_DCACHE_SIZE), l1);
+  l2 = cache_or(sysconf(_SC_LEVEL2_CACHE_SIZE), l2);
+  l3 = cache_or(sysconf(_SC_LEVEL3_CACHE_SIZE), l3);
+#endif
+  l1 = std::clamp<int64_t>(l1, 16 << 10, 256 << 10);
+  l2 = std::clamp<int64_t>(l2, 128 << 10, 8 << 20);
+  l3 = std::clamp<int64_t>(l3, 1 << 20, 256 << 20);
   Blocking bl;
   bl.kc = std::clamp<int64_t>(l1 / 2 / (kNR * int64_t(sizeof(float))) / 16 * 16, 64, 512);
   bl.mc = std::clamp<int64_t>(l2 / 2 / (bl.kc * int64_t(sizeof(float))) / kMR * kMR, kMR * 4,
                               kMR * 96);
   bl.nc = std::clamp<int64_t>(l3 / 4 / (bl.kc * int64_t(sizeof(float))) / kNR * kNR, kNR * 16,
                               kNR * 256);
-  if (const char* env = std::getenv("PYCNN_GEMM_BLOCKING")) {  // tuning aid: "kc,mc,nc"
-    long kc = 0, mc = 0, nc = 0;
-    if (std::sscanf(env, "%ld,%ld,%ld", &kc, &mc, &nc) == 3 && kc > 0 && mc > 0 && nc > 0) {
-      bl.kc = kc;
-      bl.mc = ceil_div(mc, kMR) * kMR;
-      bl.nc = ceil_div(nc, kNR) * kNR;
-    }
-  }
   return bl;
 }
 
