@@ -193,6 +193,11 @@ void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float
   const Blocking& bl = blocking();
   const int64_t kc_blk = slice_depth(k);
   const int64_t n_padded = ceil_div(pr.n, kNR) * kNR;
+  // One row block and a transposed B: pack each B panel right before its
+  // tiles (it is then still in L1) rather than the whole block ahead (read
+  // back from L3 when m is small). A row-major B keeps the block packing:
+  // its rows are read in long runs that way.
+  const bool pack_per_panel = !prepacked_b && pr.trans_b && rg.i1 - rg.i0 <= bl.mc;
   for (int64_t jc = rg.j0; jc < rg.j1; jc += bl.nc) {
     const int64_t nc = std::min(bl.nc, rg.j1 - jc);
     const int64_t n_panels = ceil_div(nc, kNR);
@@ -201,6 +206,8 @@ void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float
       const float* b_block = prepacked_b ? prepacked_b + pc * n_padded + jc * kc : packed_b;
       if (prepacked_b) {
         // already packed
+      } else if (pack_per_panel) {
+        // below, panel by panel
       } else if (pr.trans_b) {
         for (int64_t jp = 0; jp < n_panels; ++jp)
           pack_bt_panel(pr.b, pr.ldb, jc + jp * kNR, std::min<int64_t>(kNR, nc - jp * kNR), pc,
@@ -221,6 +228,11 @@ void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float
           const int64_t j = jc + jp * kNR;
           const int64_t cols = std::min<int64_t>(kNR, rg.j1 - j);
           const float* bp = b_block + jp * kc * kNR;
+          if (pack_per_panel) {  // one panel slot, reused: stays in L1
+            pack_bt_panel(pr.b, pr.ldb, j, std::min<int64_t>(kNR, nc - jp * kNR), pc, kc,
+                          packed_b);
+            bp = packed_b;
+          }
           out.bias = bias ? bias + j : nullptr;
           for (int64_t ip = 0; ip * kMR < mc; ++ip) {
             const int64_t i = ic + ip * kMR;
