@@ -1,6 +1,6 @@
-// Picks the register-blocked micro-kernel (and its tile / cache-block sizes
-// kMR, kNR, kKC, kMC, kNC) for the ISA this translation unit is compiled for,
-// and micro_kernel_rows(): the same kernel on only the first `rows` rows
+// Picks the register-blocked micro-kernel (and its tile sizes kMR, kNR) for
+// the ISA this translation unit is compiled for, and micro_kernel_rows(): the
+// same kernel on only the first `rows` rows
 // (a compile-time count each, so the accumulators stay in registers).
 #pragma once
 

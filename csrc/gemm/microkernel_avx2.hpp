@@ -13,9 +13,7 @@ namespace gemm_detail {
 
 constexpr int kMR = 6;
 constexpr int kNR = 16;
-constexpr int64_t kKC = 256;
-constexpr int64_t kMC = 288;
-constexpr int64_t kNC = 4096;
+// Cache blocks (KC, MC, NC) are chosen at run time: sgemm.cpp, choose_blocking.
 
 static inline __m256 store_transform(__m256 acc, const float* c, const TileStore& out,
                                      const float* bias) {

@@ -3,6 +3,8 @@
 // (folded into the FMAs as embedded broadcasts), 28 FMAs. 28 independent FMA
 // chains cover Zen 5's 2 FMA pipes x 4-cycle latency with room to spare.
 #pragma once
+
+
 #include <immintrin.h>
 
 #include <cstdint>
@@ -15,12 +17,7 @@ namespace gemm_detail {
 
 constexpr int kMR = 14;
 constexpr int kNR = 32;
-// Cache blocking for Zen 5 (48 KB L1d, 1 MB L2 per core): a KC x NR panel of B
-// (32 KB) stays in L1 across the row panels, an MC x KC block of A (~500 KB)
-// in L2, and the KC x NC block of B in L3.
-constexpr int64_t kKC = 256;
-constexpr int64_t kMC = 504;
-constexpr int64_t kNC = 4096;
+// Cache blocks (KC, MC, NC) are chosen at run time: sgemm.cpp, choose_blocking.
 
 static inline __m512 store_transform(__m512 acc, const float* c, const TileStore& out,
                                      const float* bias) {
@@ -39,7 +36,7 @@ static inline __m512 store_transform(__m512 acc, const float* c, const TileStore
 }
 
 // ap: kc x kMR packed A (row index fastest). bp: kc rows of kNR floats of B,
-// ldbp apart (kNR when packed; ldb when B is read in place).
+// ldbp apart (kNR: B is always packed).
 template <int R = kMR>  // rows of the tile that are computed (R <= kMR)
 static inline void micro_kernel(int64_t kc, const float* __restrict ap,
                                 const float* __restrict bp, int64_t ldbp, float* c, int64_t ldc,

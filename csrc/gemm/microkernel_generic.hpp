@@ -11,9 +11,7 @@ namespace gemm_detail {
 
 constexpr int kMR = 6;
 constexpr int kNR = 8;
-constexpr int64_t kKC = 256;
-constexpr int64_t kMC = 240;
-constexpr int64_t kNC = 4096;
+// Cache blocks (KC, MC, NC) are chosen at run time: sgemm.cpp, choose_blocking.
 
 template <int R = kMR>  // rows of the tile that are computed (R <= kMR)
 static inline void micro_kernel(int64_t kc, const float* __restrict ap,

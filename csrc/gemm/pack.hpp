@@ -10,11 +10,37 @@
 #include "gemm/microkernel.hpp"
 #if defined(__AVX512F__)
 #include "gemm/transpose_avx512.hpp"
+#elif defined(__AVX2__)
+#include <immintrin.h>
 #endif
 
 namespace pycnn {
 namespace PYCNN_ISA_NS {
 namespace gemm_detail {
+
+#if defined(__AVX2__) && !defined(__AVX512F__)
+// In: v[i] = row i (8 floats). Out: v[j] = column j.
+static inline void transpose8x8_avx2(__m256 v[8]) {
+  __m256 t[8], s[8];
+#pragma GCC unroll 4
+  for (int i = 0; i < 8; i += 2) {  // pairs of rows interleaved per 128-bit lane
+    t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+  }
+#pragma GCC unroll 2
+  for (int i = 0; i < 8; i += 4) {  // s[i+e]: rows i..i+3 of element e (and e+4)
+    s[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    s[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    s[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    s[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+#pragma GCC unroll 4
+  for (int e = 0; e < 4; ++e) {  // join the low / high lanes of rows 0..3 and 4..7
+    v[e] = _mm256_permute2f128_ps(s[e], s[e + 4], 0x20);
+    v[e + 4] = _mm256_permute2f128_ps(s[e], s[e + 4], 0x31);
+  }
+}
+#endif
 
 // One kMR-row panel of op(A): rows [i0, i0+rows), k range [p0, p0+kc).
 static inline void pack_a_panel(bool trans_a, const float* a, int64_t lda, int64_t i0,
@@ -40,6 +66,26 @@ static inline void pack_a_panel(bool trans_a, const float* a, int64_t lda, int64
   for (int64_t p = 0; p < kc; p += 16)
     transpose_strip(a + i0 * lda + p0 + p, lda, static_cast<int>(rows),
                     static_cast<int>(kc - p < 16 ? kc - p : 16), dst + p * kMR, kMR, panel_rows);
+  return;
+#elif defined(__AVX2__)
+  // op(A)(i, p) = a[i*lda + p]: 8 x 8 transposes of the kMR rows (zeros below),
+  // storing the first kMR floats of each column.
+  static_assert(kMR <= 8, "one transpose covers all rows of a panel");
+  const __m256i keep =
+      _mm256_cmpgt_epi32(_mm256_set1_epi32(kMR), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  int64_t p = 0;
+  for (; p + 8 <= kc; p += 8) {
+    __m256 v[8];
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; ++r)
+      v[r] = r < rows ? _mm256_loadu_ps(a + (i0 + r) * lda + p0 + p) : _mm256_setzero_ps();
+    transpose8x8_avx2(v);
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) _mm256_maskstore_ps(dst + (p + j) * kMR, keep, v[j]);
+  }
+  for (int64_t r = 0; r < kMR; ++r)  // the last kc % 8 steps
+    for (int64_t q = p; q < kc; ++q)
+      dst[q * kMR + r] = r < rows ? a[(i0 + r) * lda + p0 + q] : 0.0f;
   return;
 #endif
   // op(A)(i, p) = a[i*lda + p]: read each row contiguously, write strided.
@@ -80,16 +126,16 @@ static inline void pack_bt_panel(const float* b, int64_t ldb, int64_t j0, int64_
 // The panels of a row-major B block (columns [j0, j0+nc), k range [p0, p0+kc))
 // filled one k row at a time, so memory is read in long contiguous runs the
 // prefetchers follow (panel by panel would jump ldb floats per 32 read).
-// Full panels are skipped when skip_full_panels (B then read in place).
+// Packing measured faster than reading B in place even for small m: strided
+// kNR-wide reads of B defeat the prefetchers.
 static inline void pack_b_block_rows(const float* b, int64_t ldb, int64_t j0, int64_t nc,
-                                     int64_t p0, int64_t kc, bool skip_full_panels, float* dst) {
+                                     int64_t p0, int64_t kc, float* dst) {
   const int64_t full_panels = nc / kNR, tail = nc % kNR;
   for (int64_t p = 0; p < kc; ++p) {
     const float* src = b + (p0 + p) * ldb + j0;
     float* d = dst + p * kNR;
-    if (!skip_full_panels)
-      for (int64_t jp = 0; jp < full_panels; ++jp)
-        for (int j = 0; j < kNR; ++j) d[jp * kc * kNR + j] = src[jp * kNR + j];
+    for (int64_t jp = 0; jp < full_panels; ++jp)
+      for (int j = 0; j < kNR; ++j) d[jp * kc * kNR + j] = src[jp * kNR + j];
     if (tail) {
       float* dt = d + full_panels * kc * kNR;
       const float* st = src + full_panels * kNR;

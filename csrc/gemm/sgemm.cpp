@@ -12,6 +12,8 @@
 // is summed in the same k order whatever the split, so results do not depend
 // on the thread count. The epilogue runs on each tile after its last K slice.
 // m == 1 with a row-major B streams B row by row instead (gemv.hpp).
+// sgemm_prepacked_b runs the same loops on B packed once by sgemm_pack_b
+// (all K slices x kNR panels, in the order the loops read them).
 
 // GCC 12 flags the _mm512_undefined_ps() inside its own intrinsics headers as
 // "(maybe) uninitialized" once they are inlined here: a known false positive.
@@ -21,6 +23,7 @@
 #endif
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -45,12 +48,52 @@ using namespace gemm_detail;
 constexpr int kSlotPackedB = 6;
 constexpr int kSlotPackedA = 7;
 
-// A packed B element feeds 2m flops (~m/16 micro-kernel cycles) and costs a
-// cycle or two to pack: a big share when m is small. Up to this m, reading
-// full B panels in place (strided, from L2 rather than L1) measured faster.
-constexpr int64_t kMaxRowsForInPlaceB = 128;
-
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Cache blocking, chosen once from this machine's cache sizes (a fixed KC
+// tuned for a 48 KB L1d made the KC x kNR B panel fill a 32 KB L1d whole):
+//   kc: a kc x kNR panel of B takes about 2/3 of L1d, leaving room for the
+//       A panels streaming through (kc = 256 on a 48 KB L1d, where it was
+//       tuned; a smaller kc means more passes over C);
+//   mc: an mc x kc block of A takes about half of L2;
+//   nc: a kc x nc block of B stays well inside a share of L3.
+struct Blocking {
+  int64_t kc, mc, nc;
+};
+
+// Bytes of L1d, L2 and L3 as the C library reports them (glibc reads CPUID);
+// the fallback where it does not know (0 / -1) or has no such query.
+int64_t cache_or(long reported, int64_t fallback) {
+  return reported > 0 ? static_cast<int64_t>(reported) : fallback;
+}
+
+Blocking choose_blocking() {
+  int64_t l1 = 32 << 10, l2 = 512 << 10, l3 = 8 << 20;
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE) && \
+    defined(_SC_LEVEL3_CACHE_SIZE)
+  l1 = cache_or(sysconf(_SC_LEVEL1_DCACHE_SIZE), l1);
+  l2 = cache_or(sysconf(_SC_LEVEL2_CACHE_SIZE), l2);
+  l3 = cache_or(sysconf(_SC_LEVEL3_CACHE_SIZE), l3);
+#endif
+  l1 = std::clamp<int64_t>(l1, 16 << 10, 256 << 10);
+  l2 = std::clamp<int64_t>(l2, 128 << 10, 8 << 20);
+  l3 = std::clamp<int64_t>(l3, 1 << 20, 256 << 20);
+  Blocking bl;
+  bl.kc = std::clamp<int64_t>(l1 * 2 / 3 / (kNR * int64_t(sizeof(float))) / 16 * 16, 64, 512);
+  bl.mc = std::clamp<int64_t>(l2 / 2 / (bl.kc * int64_t(sizeof(float))) / kMR * kMR, kMR * 4,
+                              kMR * 96);
+  bl.nc = std::clamp<int64_t>(l3 / 4 / (bl.kc * int64_t(sizeof(float))) / kNR * kNR, kNR * 16,
+                              kNR * 256);
+  return bl;
+}
+
+const Blocking& blocking() {
+  static const Blocking bl = choose_blocking();
+  return bl;
+}
+
+// Depth of the K slices: equal slices of at most kc, so no thin leftover.
+int64_t slice_depth(int64_t k) { return ceil_div(k, ceil_div(k, blocking().kc)); }
 
 struct Problem {
   bool trans_a, trans_b;
@@ -142,42 +185,59 @@ TileStore store_for_slice(const Problem& pr, int64_t pc, int64_t kc, const Epilo
   return out;
 }
 
-// All of one thread's rectangle of C. packed_b holds kKC x kNC floats,
-// packed_a kMC x kKC (rounded up to whole panels).
-void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float* packed_b) {
+// All of one thread's rectangle of C. packed_b holds kc x nc floats,
+// packed_a mc x kc (rounded up to whole panels). With prepacked_b (the layout
+// of sgemm_pack_b, slices of slice_depth(k)) B is read from there instead.
+void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float* packed_b,
+                     const float* prepacked_b) {
   const int64_t k = pr.k;
-  const int64_t kc_blk = ceil_div(k, ceil_div(k, kKC));  // equal slices, no thin leftover
-  const bool b_in_place = !pr.trans_b && pr.m <= kMaxRowsForInPlaceB;
-  for (int64_t jc = rg.j0; jc < rg.j1; jc += kNC) {
-    const int64_t nc = std::min(kNC, rg.j1 - jc);
+  const Blocking& bl = blocking();
+  const int64_t kc_blk = slice_depth(k);
+  const int64_t n_padded = ceil_div(pr.n, kNR) * kNR;
+  // One row block and a transposed B: pack each B panel right before its
+  // tiles (it is then still in L1) rather than the whole block ahead (read
+  // back from L3 when m is small). A row-major B keeps the block packing:
+  // its rows are read in long runs that way.
+  const bool pack_per_panel = !prepacked_b && pr.trans_b && rg.i1 - rg.i0 <= bl.mc;
+  for (int64_t jc = rg.j0; jc < rg.j1; jc += bl.nc) {
+    const int64_t nc = std::min(bl.nc, rg.j1 - jc);
     const int64_t n_panels = ceil_div(nc, kNR);
     for (int64_t pc = 0; pc < k; pc += kc_blk) {
       const int64_t kc = std::min(kc_blk, k - pc);
-      if (pr.trans_b)
+      const float* b_block = prepacked_b ? prepacked_b + pc * n_padded + jc * kc : packed_b;
+      if (prepacked_b) {
+        // already packed
+      } else if (pack_per_panel) {
+        // below, panel by panel
+      } else if (pr.trans_b) {
         for (int64_t jp = 0; jp < n_panels; ++jp)
           pack_bt_panel(pr.b, pr.ldb, jc + jp * kNR, std::min<int64_t>(kNR, nc - jp * kNR), pc,
                         kc, packed_b + jp * kc * kNR);
-      else
-        pack_b_block_rows(pr.b, pr.ldb, jc, nc, pc, kc, b_in_place, packed_b);
+      } else {
+        pack_b_block_rows(pr.b, pr.ldb, jc, nc, pc, kc, packed_b);
+      }
       const Epilogue* scalar_act;
       TileStore out = store_for_slice(pr, pc, kc, &scalar_act);
       const float* bias = out.bias;
 
-      for (int64_t ic = rg.i0; ic < rg.i1; ic += kMC) {
-        const int64_t mc = std::min(kMC, rg.i1 - ic);
+      for (int64_t ic = rg.i0; ic < rg.i1; ic += bl.mc) {
+        const int64_t mc = std::min(bl.mc, rg.i1 - ic);
         for (int64_t ip = 0; ip * kMR < mc; ++ip)
           pack_a_panel(pr.trans_a, pr.a, pr.lda, ic + ip * kMR,
                        std::min<int64_t>(kMR, mc - ip * kMR), pc, kc, packed_a + ip * kMR * kc);
         for (int64_t jp = 0; jp < n_panels; ++jp) {
           const int64_t j = jc + jp * kNR;
           const int64_t cols = std::min<int64_t>(kNR, rg.j1 - j);
-          const bool in_place = b_in_place && cols == kNR;
-          const float* bp = in_place ? pr.b + pc * pr.ldb + j : packed_b + jp * kc * kNR;
-          const int64_t ldbp = in_place ? pr.ldb : kNR;
+          const float* bp = b_block + jp * kc * kNR;
+          if (pack_per_panel) {  // one panel slot, reused: stays in L1
+            pack_bt_panel(pr.b, pr.ldb, j, std::min<int64_t>(kNR, nc - jp * kNR), pc, kc,
+                          packed_b);
+            bp = packed_b;
+          }
           out.bias = bias ? bias + j : nullptr;
           for (int64_t ip = 0; ip * kMR < mc; ++ip) {
             const int64_t i = ic + ip * kMR;
-            compute_tile(kc, packed_a + ip * kMR * kc, bp, ldbp, pr.c + i * pr.ldc + j, pr.ldc,
+            compute_tile(kc, packed_a + ip * kMR * kc, bp, kNR, pr.c + i * pr.ldc + j, pr.ldc,
                          std::min<int64_t>(kMR, rg.i1 - i), cols, out, scalar_act);
           }
         }
@@ -202,8 +262,12 @@ Region region_of_thread(const Problem& pr, int thread, int team) {
 }
 
 // m == 1, row-major B: see gemv.hpp.
+// Each column is summed on its own, so the chunking (narrower chunks when a
+// narrow row would leave threads idle) does not change the results.
 void multiply_single_row(const Problem& pr, int threads) {
-  const int64_t chunks = ceil_div(pr.n, kGemvChunk);
+  const int64_t width = std::clamp<int64_t>(ceil_div(ceil_div(pr.n, threads), 16) * 16, 16,
+                                            kGemvChunk);
+  const int64_t chunks = ceil_div(pr.n, width);
   const int64_t a_step = pr.trans_a ? pr.lda : 1;
   std::atomic<bool> out_of_memory{false};
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
@@ -215,11 +279,44 @@ void multiply_single_row(const Problem& pr, int threads) {
       out_of_memory = true;
       continue;
     }
-    const int64_t j0 = chunk * kGemvChunk;
+    const int64_t j0 = chunk * width;
     gemv_columns(pr.k, pr.alpha, pr.a, a_step, pr.b, pr.ldb, pr.beta, pr.c, pr.ep, j0,
-                 std::min(pr.n, j0 + kGemvChunk), acc);
+                 std::min(pr.n, j0 + width), acc);
   }
   if (out_of_memory) throw std::bad_alloc();
+}
+
+// The blocked path for a problem; B from prepacked_b when it is given.
+void run_blocked(const Problem& pr, int threads, const float* prepacked_b) {
+  const Blocking& bl = blocking();
+  const int64_t kc_max = slice_depth(pr.k);
+  const size_t b_floats =
+      prepacked_b ? 0 : static_cast<size_t>(kc_max * std::min(bl.nc, ceil_div(pr.n, kNR) * kNR));
+  const size_t a_floats = static_cast<size_t>(kc_max * ceil_div(std::min(bl.mc, pr.m), kMR) * kMR);
+
+  std::atomic<bool> out_of_memory{false};
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const Region rg = region_of_thread(pr, omp_get_thread_num(), omp_get_num_threads());
+    if (rg.i1 > rg.i0 && rg.j1 > rg.j0) {
+      try {
+        float* packed_b = prepacked_b ? nullptr : workspace_floats(b_floats, kSlotPackedB);
+        float* packed_a = workspace_floats(a_floats, kSlotPackedA);
+        multiply_region(pr, rg, packed_a, packed_b, prepacked_b);
+      } catch (const std::bad_alloc&) {
+        out_of_memory = true;
+      }
+    }
+  }
+  if (out_of_memory) throw std::bad_alloc();
+}
+
+// An explicit count is still capped by max_threads(), so the post-fork
+// single-thread clamp and threadpoolctl limits hold for every caller.
+int threads_for(const Problem& pr, int num_threads) {
+  int threads = num_threads > 0 ? std::min(num_threads, max_threads())
+                                : threads_for_work(2.0 * pr.m * pr.n * pr.k);
+  return in_parallel_region() ? 1 : threads;
 }
 
 }  // namespace
@@ -233,34 +330,52 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
     scale_and_finish(pr);
     return;
   }
-  // An explicit count is still capped by max_threads(), so the post-fork
-  // single-thread clamp and threadpoolctl limits hold for every caller.
-  int threads = num_threads > 0 ? std::min(num_threads, max_threads())
-                                : threads_for_work(2.0 * m * n * k);
-  if (in_parallel_region()) threads = 1;
+  const int threads = threads_for(pr, num_threads);
   if (m == 1 && !trans_b) {
     multiply_single_row(pr, threads);
     return;
   }
-  const int64_t kc_max = std::min(k, kKC);  // equal slices never exceed kKC
-  const size_t b_floats = static_cast<size_t>(kc_max * std::min(kNC, ceil_div(n, kNR) * kNR));
-  const size_t a_floats = static_cast<size_t>(kc_max * ceil_div(std::min(kMC, m), kMR) * kMR);
+  run_blocked(pr, threads, nullptr);
+}
 
-  std::atomic<bool> out_of_memory{false};
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    const Region rg = region_of_thread(pr, omp_get_thread_num(), omp_get_num_threads());
-    if (rg.i1 > rg.i0 && rg.j1 > rg.j0) {
-      try {
-        float* packed_b = workspace_floats(b_floats, kSlotPackedB);
-        float* packed_a = workspace_floats(a_floats, kSlotPackedA);
-        multiply_region(pr, rg, packed_a, packed_b);
-      } catch (const std::bad_alloc&) {
-        out_of_memory = true;
-      }
-    }
+void sgemm_packed_b_layout(int64_t k, int64_t n, int64_t* kc, int64_t* floats) {
+  *kc = k > 0 ? slice_depth(k) : 0;
+  *floats = std::max<int64_t>(k, 0) * ceil_div(std::max<int64_t>(n, 0), kNR) * kNR;
+}
+
+void sgemm_pack_b(bool trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, float* dst,
+                  int num_threads) {
+  if (k <= 0 || n <= 0) return;
+  const int64_t kc_blk = slice_depth(k);
+  const int64_t n_padded = ceil_div(n, kNR) * kNR;
+  const int64_t slices = ceil_div(k, kc_blk);
+  int threads = num_threads > 0 ? std::min(num_threads, max_threads())
+                                : threads_for_work(static_cast<double>(k) * n / 8);
+  if (in_parallel_region()) threads = 1;
+  // Slice s: panels of kNR columns, each kc x kNR, covering all n columns.
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+  for (int64_t s = 0; s < slices; ++s) {
+    const int64_t pc = s * kc_blk, kc = std::min(kc_blk, k - pc);
+    float* d = dst + pc * n_padded;
+    if (trans_b)
+      for (int64_t jp = 0; jp * kNR < n; ++jp)
+        pack_bt_panel(b, ldb, jp * kNR, std::min<int64_t>(kNR, n - jp * kNR), pc, kc,
+                      d + jp * kc * kNR);
+    else
+      pack_b_block_rows(b, ldb, 0, n, pc, kc, d);
   }
-  if (out_of_memory) throw std::bad_alloc();
+}
+
+void sgemm_prepacked_b(bool trans_a, int64_t m, int64_t n, int64_t k, float alpha,
+                       const float* a, int64_t lda, const float* packed_b, float beta, float* c,
+                       int64_t ldc, const Epilogue* epilogue, int num_threads) {
+  const Problem pr{trans_a, false, m, n, k, alpha, beta, a, lda, nullptr, 0, c, ldc, epilogue};
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == 0.0f) {
+    scale_and_finish(pr);
+    return;
+  }
+  run_blocked(pr, threads_for(pr, num_threads), packed_b);
 }
 
 }  // namespace PYCNN_ISA_NS
