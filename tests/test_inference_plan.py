@@ -431,3 +431,18 @@ def test_conv_maxpool_with_packed_weights(isa, rng, case):
     other = conv_ops.conv2d_pack_weights(np.zeros((kh, kw, shape[3], cout + 1), np.float32))
     with pytest.raises(ValueError, match="conv2d_maxpool_forward"):
         conv_ops.conv2d_maxpool_forward(x, k, *args, packed=other)
+
+
+def test_packed_weights_follow_isa_switch(rng):
+    """Packed copies are per ISA: switching the kernel path repacks them."""
+    from tests.conftest import AVAILABLE_ISAS
+    model = _residual_net()
+    _randomise_bn(model, rng)
+    x = rng.standard_normal((2, 12, 12, 3)).astype(np.float32)
+    before = pycnn.get_isa()
+    try:
+        for isa in AVAILABLE_ISAS + AVAILABLE_ISAS[::-1]:
+            pycnn.set_isa(isa)
+            _check_plan(model, x)
+    finally:
+        pycnn.set_isa(before)

@@ -40,7 +40,6 @@ from pycnn.layers.reshaping import ZeroPadding2D
 from pycnn.ops import act as act_ops
 from pycnn.ops import pool as pool_ops
 from pycnn.ops._convert import f32
-from pycnn.ops.gemm import gemm
 
 _EPILOGUE_MAX_CODE = 9  # codes the GEMM / conv epilogues apply (softmax needs rows)
 _IDENTITY_AT_INFERENCE = (Dropout, SpatialDropout1D)
@@ -180,14 +179,22 @@ class _ConvStep(_FusedStep):
         self._shapes = {}
 
     def _folded(self):
+        """(kernel, bias, packed kernel): BatchNormalization folded in, packed once
+        per weight version for this ISA."""
         conv, bn = self.conv, self.bn
+        sources = [conv.kernel, conv.bias]
+        if bn is not None:
+            sources += [bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance]
+        return self.weights.get([v for v in sources if v is not None],
+                                None if bn is None else bn.epsilon, self._fold_and_pack)
+
+    def _fold_and_pack(self):
+        conv = self.conv
+        kernel = conv.kernel.value
         bias = conv.bias.value if conv.use_bias else None
-        if bn is None:
-            return conv.kernel.value, bias
-        sources = [conv.kernel, conv.bias, bn.gamma, bn.beta, bn.moving_mean,
-                   bn.moving_variance]
-        return self.weights.get([v for v in sources if v is not None], bn.epsilon,
-                                lambda: fold_batchnorm(conv.kernel.value, bias, bn))
+        if self.bn is not None:
+            kernel, bias = fold_batchnorm(kernel, bias, self.bn)
+        return kernel, bias, _C.conv2d_pack_weights(kernel)
 
     def _geometry(self, x):
         """(pads, pool pads) for an input of x's shape, validated once per shape
@@ -218,15 +225,15 @@ class _ConvStep(_FusedStep):
         x = f32(xs[0])
         conv = self.conv
         pads, pool_pads = self._geometry(x)
-        kernel, bias = self._folded()
+        kernel, bias, packed = self._folded()
         code, param = self._activation()
         pool = self.pool
         if pool is None:
             return _C.conv2d_forward(x, kernel, bias, conv.strides, conv.dilation_rate, pads,
-                                     code, param)
+                                     code, param, packed)
         return _C.conv2d_maxpool_forward(x, kernel, bias, conv.strides, conv.dilation_rate,
                                          pads, code, param, pool.pool_size, pool.strides,
-                                         pool_pads, False)[0]
+                                         pool_pads, False, packed)[0]
 
     def _activation(self):
         if self.act is not None:
@@ -251,25 +258,32 @@ class _DenseStep(_FusedStep):
         self.dense, self.bn, self.act = dense, bn, act
         self.weights = _DerivedCache()
 
-    def compute(self, xs):
-        x = xs[0]
+    def _fold_and_pack(self):
         dense = self.dense
-        dense._check_call_shape(x)
-        bias = dense.bias.value if dense.use_bias else None
         kernel = dense.kernel.value
+        bias = dense.bias.value if dense.use_bias else None
         if self.bn is not None:
-            bn = self.bn
-            sources = [dense.kernel, dense.bias, bn.gamma, bn.beta, bn.moving_mean,
-                       bn.moving_variance]
-            kernel, bias = self.weights.get([v for v in sources if v is not None], bn.epsilon,
-                                            lambda: fold_batchnorm(dense.kernel.value, bias, bn))
+            kernel, bias = fold_batchnorm(kernel, bias, self.bn)
+        return kernel, bias, _C.gemm_pack_b(kernel, False)
+
+    def compute(self, xs):
+        x = f32(xs[0])
+        dense, bn = self.dense, self.bn
+        dense._check_call_shape(x)
+        sources = [dense.kernel, dense.bias]
+        if bn is not None:
+            sources += [bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance]
+        kernel, bias, packed = self.weights.get([v for v in sources if v is not None],
+                                                None if bn is None else bn.epsilon,
+                                                self._fold_and_pack)
         code, param = self.output_act()
         lead = x.shape[:-1]
         x2 = x.reshape(-1, x.shape[-1])
-        if code <= _EPILOGUE_MAX_CODE:
-            y = gemm(x2, kernel, bias=bias, act=code, act_param=param)
-        else:  # softmax: over whole rows, after the GEMM
-            y = act_ops.act_forward(gemm(x2, kernel, bias=bias), code, param)
+        fused = code <= _EPILOGUE_MAX_CODE
+        y = _C.gemm(x2, kernel, False, False, bias, code if fused else 0,
+                    param if fused else 0.0, packed)
+        if not fused:  # softmax: over whole rows, after the GEMM
+            y = act_ops.act_forward(y, code, param)
         return y.reshape(lead + (dense.units,))
 
 
