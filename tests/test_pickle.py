@@ -84,5 +84,6 @@ def test_spawn_pool_predicts_like_parent():
     want = m.predict(x, verbose=0)
     shards = np.array_split(x, 3)
     with mp.get_context("spawn").Pool(2) as pool:
-        got = pool.map(_predict_in_worker, [(m, s) for s in shards])
+        # A timeout, so a worker that cannot start fails the test instead of hanging it.
+        got = pool.map_async(_predict_in_worker, [(m, s) for s in shards]).get(timeout=300)
     np.testing.assert_allclose(np.concatenate(got), want, rtol=1e-6, atol=1e-6)
