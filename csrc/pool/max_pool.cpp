@@ -8,8 +8,12 @@
 namespace pycnn {
 namespace PYCNN_ISA_NS {
 
-// Window max only (inference): no index to track or store.
-static void max_pool2d_forward_values(const PoolGeometry& g, const float* x, float* y) {
+// Window max, and with kArgmax the spatial index of the first max (the
+// inference path tracks no index). A later value wins only when strictly
+// larger, or when it is the first NaN (max pooling propagates NaN as
+// Keras/JAX), so ties go to the first value in window order.
+template <bool kArgmax>
+static void max_pool2d_rows(const PoolGeometry& g, const float* x, float* y, int32_t* argmax) {
   const int64_t c_count = g.channels;
   const int64_t rows = g.batch * g.out_h;
   const int nt = threads_for_work(1.0 * rows * g.out_w * c_count * g.pool_h * g.pool_w);
@@ -21,15 +25,23 @@ static void max_pool2d_forward_values(const PoolGeometry& g, const float* x, flo
     for (int64_t ox = 0; ox < g.out_w; ++ox) {
       const poolwin::Range rx = poolwin::window(ox, g.stride_w, g.pad_left, g.pool_w, g.in_w);
       float* __restrict best = y + (row * g.out_w + ox) * c_count;
-      // Same rule as with argmax: a later value wins only when strictly larger
-      // (or NaN).
-      std::memcpy(best, xs + (ry.begin * g.in_w + rx.begin) * c_count, sizeof(float) * c_count);
+      int32_t* __restrict where = kArgmax ? argmax + (row * g.out_w + ox) * c_count : nullptr;
+      const int32_t first = static_cast<int32_t>(ry.begin * g.in_w + rx.begin);
+      std::memcpy(best, xs + first * c_count, sizeof(float) * c_count);
+      if (kArgmax) {
+#pragma omp simd
+        for (int64_t c = 0; c < c_count; ++c) where[c] = first;
+      }
       for (int64_t iy = ry.begin; iy < ry.end; ++iy) {
         for (int64_t ix = rx.begin; ix < rx.end; ++ix) {
-          const float* __restrict v = xs + (iy * g.in_w + ix) * c_count;
+          const int32_t pos = static_cast<int32_t>(iy * g.in_w + ix);
+          const float* __restrict v = xs + pos * c_count;
 #pragma omp simd
-          for (int64_t c = 0; c < c_count; ++c)
-            best[c] = (v[c] > best[c] || v[c] != v[c]) ? v[c] : best[c];
+          for (int64_t c = 0; c < c_count; ++c) {
+            const bool larger = v[c] > best[c] || (v[c] != v[c] && best[c] == best[c]);
+            best[c] = larger ? v[c] : best[c];
+            if (kArgmax) where[c] = larger ? pos : where[c];
+          }
         }
       }
     }
@@ -37,40 +49,10 @@ static void max_pool2d_forward_values(const PoolGeometry& g, const float* x, flo
 }
 
 void max_pool2d_forward(const PoolGeometry& g, const float* x, float* y, int32_t* argmax) {
-  if (!argmax) return max_pool2d_forward_values(g, x, y);
-  const int64_t c_count = g.channels;
-  const int64_t rows = g.batch * g.out_h;
-  const int nt = threads_for_work(1.0 * rows * g.out_w * c_count * g.pool_h * g.pool_w);
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t row = 0; row < rows; ++row) {
-    const int64_t n = row / g.out_h, oy = row % g.out_h;
-    const float* xs = x + n * g.in_h * g.in_w * c_count;
-    const poolwin::Range ry = poolwin::window(oy, g.stride_h, g.pad_top, g.pool_h, g.in_h);
-    for (int64_t ox = 0; ox < g.out_w; ++ox) {
-      const poolwin::Range rx = poolwin::window(ox, g.stride_w, g.pad_left, g.pool_w, g.in_w);
-      float* __restrict best = y + (row * g.out_w + ox) * c_count;
-      int32_t* __restrict where = argmax + (row * g.out_w + ox) * c_count;
-      // Start from the first in-bounds value; a later value wins only when
-      // strictly larger (or the first NaN), so ties go to the first in window order.
-      const int32_t first = static_cast<int32_t>(ry.begin * g.in_w + rx.begin);
-      std::memcpy(best, xs + first * c_count, sizeof(float) * c_count);
-#pragma omp simd
-      for (int64_t c = 0; c < c_count; ++c) where[c] = first;
-      for (int64_t iy = ry.begin; iy < ry.end; ++iy) {
-        for (int64_t ix = rx.begin; ix < rx.end; ++ix) {
-          const int32_t pos = static_cast<int32_t>(iy * g.in_w + ix);
-          const float* __restrict v = xs + pos * c_count;
-#pragma omp simd
-          for (int64_t c = 0; c < c_count; ++c) {
-            // A NaN wins (and stays): max pooling propagates NaN as Keras/JAX.
-            const bool larger = v[c] > best[c] || (v[c] != v[c] && best[c] == best[c]);
-            best[c] = larger ? v[c] : best[c];
-            where[c] = larger ? pos : where[c];
-          }
-        }
-      }
-    }
-  }
+  if (argmax)
+    max_pool2d_rows<true>(g, x, y, argmax);
+  else
+    max_pool2d_rows<false>(g, x, y, nullptr);
 }
 
 // dy * (relu_y > 0): the gradient a ReLU in front of the pool lets through
