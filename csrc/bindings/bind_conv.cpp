@@ -148,25 +148,13 @@ ConvGeometry conv_transpose_geometry(const std::string& op, const FArray& x,
   if (kernel.shape(0) < 1 || kernel.shape(1) < 1 || kernel.shape(2) < 1)
     fail(op, "kernel " + shape_str(kernel) + " must have positive sizes");
   if (x.shape(1) < 1 || x.shape(2) < 1) fail(op, "x " + shape_str(x) + " has no pixels");
-  for (int64_t s : strides)
-    if (s < 1) fail(op, "strides must be positive");
-  for (int64_t d : dilation)
-    if (d < 1) fail(op, "dilation must be positive");
+  ConvGeometry g = conv_window(op, kernel, strides, dilation, crops[0], crops[2]);
   if (crops[0] < 0 || crops[2] < 0) fail(op, "top/left crops must be non-negative");
-  ConvGeometry g{};
   g.batch = x.shape(0);
   g.out_h = x.shape(1);
   g.out_w = x.shape(2);
   g.out_c = x.shape(3);
   g.in_c = kernel.shape(2);
-  g.kernel_h = kernel.shape(0);
-  g.kernel_w = kernel.shape(1);
-  g.stride_h = strides[0];
-  g.stride_w = strides[1];
-  g.dilation_h = dilation[0];
-  g.dilation_w = dilation[1];
-  g.pad_top = crops[0];
-  g.pad_left = crops[2];
   // Full (uncropped) transposed-conv size, in overflow-checked arithmetic.
   auto full = [&](int64_t out, int64_t stride, int64_t k, int64_t dil) {
     return add_or_fail(op, mul_or_fail(op, out - 1, stride), mul_or_fail(op, k - 1, dil)) + 1;

@@ -14,6 +14,26 @@ using Pair = std::array<int64_t, 2>;
 using Pads = std::array<int64_t, 4>;
 using Shape4 = std::array<int64_t, 4>;
 
+// Checks strides and dilation and fills the window fields every convolution
+// geometry shares (kernel size, strides, dilation, top/left padding).
+inline ConvGeometry conv_window(const std::string& op, const FArray& kernel, Pair strides,
+                                Pair dilation, int64_t pad_top, int64_t pad_left) {
+  for (int64_t s : strides)
+    if (s < 1) fail(op, "strides must be positive");
+  for (int64_t d : dilation)
+    if (d < 1) fail(op, "dilation must be positive");
+  ConvGeometry g{};
+  g.kernel_h = kernel.shape(0);
+  g.kernel_w = kernel.shape(1);
+  g.stride_h = strides[0];
+  g.stride_w = strides[1];
+  g.dilation_h = dilation[0];
+  g.dilation_w = dilation[1];
+  g.pad_top = pad_top;
+  g.pad_left = pad_left;
+  return g;
+}
+
 // Validates x/kernel/strides/dilation/pads and returns the full geometry.
 inline ConvGeometry conv_geometry(const std::string& op, const FArray& x, const FArray& kernel,
                            Pair strides, Pair dilation, Pads pads) {
@@ -24,26 +44,14 @@ inline ConvGeometry conv_geometry(const std::string& op, const FArray& x, const 
                  " input channels but x " + shape_str(x) + " has " + std::to_string(x.shape(3)));
   if (kernel.shape(0) < 1 || kernel.shape(1) < 1 || kernel.shape(3) < 1)
     fail(op, "kernel " + shape_str(kernel) + " must have positive sizes");
-  for (int64_t s : strides)
-    if (s < 1) fail(op, "strides must be positive");
-  for (int64_t d : dilation)
-    if (d < 1) fail(op, "dilation must be positive");
   for (int64_t p : pads)
     if (p < 0) fail(op, "pads must be non-negative");
-  ConvGeometry g{};
+  ConvGeometry g = conv_window(op, kernel, strides, dilation, pads[0], pads[2]);
   g.batch = x.shape(0);
   g.in_h = x.shape(1);
   g.in_w = x.shape(2);
   g.in_c = x.shape(3);
   g.out_c = kernel.shape(3);
-  g.kernel_h = kernel.shape(0);
-  g.kernel_w = kernel.shape(1);
-  g.stride_h = strides[0];
-  g.stride_w = strides[1];
-  g.dilation_h = dilation[0];
-  g.dilation_w = dilation[1];
-  g.pad_top = pads[0];
-  g.pad_left = pads[2];
   const int64_t span_h = mul_or_fail(op, g.kernel_h - 1, g.dilation_h) + 1;
   const int64_t span_w = mul_or_fail(op, g.kernel_w - 1, g.dilation_w) + 1;
   const int64_t padded_h = add_or_fail(op, add_or_fail(op, g.in_h, pads[0]), pads[1]);
