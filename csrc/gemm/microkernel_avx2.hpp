@@ -42,6 +42,9 @@ static inline void micro_kernel(int64_t kc, const float* __restrict ap,
     hi[r] = _mm256_setzero_ps();
   }
   for (int64_t p = 0; p < kc; ++p) {
+    // Deep K slices leave the panels in L2: fetch them ahead into L1.
+    _mm_prefetch(reinterpret_cast<const char*>(bp + 16 * ldbp), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(ap + 32 * kMR), _MM_HINT_T0);
     __m256 b0 = _mm256_loadu_ps(bp);
     __m256 b1 = _mm256_loadu_ps(bp + 8);
 #pragma GCC unroll 6
