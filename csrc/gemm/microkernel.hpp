@@ -18,13 +18,18 @@ namespace gemm_detail {
 
 // Rows past the end of A are skipped rather than computed on zero padding:
 // a 1-row GEMV then costs 1/kMR of a full tile, not all of it.
+// lda < 0: ap is a packed panel; else A in place, rows lda floats apart.
 template <int R = kMR>
-static inline void micro_kernel_rows(int rows, int64_t kc, const float* ap, const float* bp,
-                                     int64_t ldbp, float* c, int64_t ldc, const TileStore& out) {
+static inline void micro_kernel_rows(int rows, int64_t kc, const float* ap, int64_t lda,
+                                     const float* bp, int64_t ldbp, float* c, int64_t ldc,
+                                     const TileStore& out) {
   if constexpr (R > 1) {
-    if (rows < R) return micro_kernel_rows<R - 1>(rows, kc, ap, bp, ldbp, c, ldc, out);
+    if (rows < R) return micro_kernel_rows<R - 1>(rows, kc, ap, lda, bp, ldbp, c, ldc, out);
   }
-  micro_kernel<R>(kc, ap, bp, ldbp, c, ldc, out);
+  if (lda < 0)
+    micro_kernel<R, true>(kc, ap, 0, bp, ldbp, c, ldc, out);
+  else
+    micro_kernel<R, false>(kc, ap, lda, bp, ldbp, c, ldc, out);
 }
 
 }  // namespace gemm_detail

@@ -31,8 +31,10 @@ static inline __m256 store_transform(__m256 acc, const float* c, const TileStore
   return v;
 }
 
-template <int R = kMR>  // rows of the tile that are computed (R <= kMR)
-static inline void micro_kernel(int64_t kc, const float* __restrict ap,
+// kPackedA: ap is a packed panel (kMR floats per k step); else ap is A in
+// place, row r at ap + r * lda, one float per k step (few rows: no packing).
+template <int R = kMR, bool kPackedA = true>  // R: rows of the tile computed (R <= kMR)
+static inline void micro_kernel(int64_t kc, const float* __restrict ap, int64_t lda,
                                 const float* __restrict bp, int64_t ldbp, float* c, int64_t ldc,
                                 const TileStore& out) {
   __m256 lo[R], hi[R];
@@ -44,16 +46,16 @@ static inline void micro_kernel(int64_t kc, const float* __restrict ap,
   for (int64_t p = 0; p < kc; ++p) {
     // Deep K slices leave the panels in L2: fetch them ahead into L1.
     _mm_prefetch(reinterpret_cast<const char*>(bp + 16 * ldbp), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(ap + 32 * kMR), _MM_HINT_T0);
+    if (kPackedA) _mm_prefetch(reinterpret_cast<const char*>(ap + 32 * kMR), _MM_HINT_T0);
     __m256 b0 = _mm256_loadu_ps(bp);
     __m256 b1 = _mm256_loadu_ps(bp + 8);
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
-      __m256 av = _mm256_broadcast_ss(ap + r);
+      __m256 av = _mm256_broadcast_ss(kPackedA ? ap + r : ap + r * lda);
       lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
       hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
     }
-    ap += kMR;
+    ap += kPackedA ? kMR : 1;
     bp += ldbp;
   }
 #pragma GCC unroll 6

@@ -37,8 +37,10 @@ static inline __m512 store_transform(__m512 acc, const float* c, const TileStore
 
 // ap: kc x kMR packed A (row index fastest). bp: kc rows of kNR floats of B,
 // ldbp apart (kNR: B is always packed).
-template <int R = kMR>  // rows of the tile that are computed (R <= kMR)
-static inline void micro_kernel(int64_t kc, const float* __restrict ap,
+// kPackedA: ap is a packed panel (kMR floats per k step); else ap is A in
+// place, row r at ap + r * lda, one float per k step (few rows: no packing).
+template <int R = kMR, bool kPackedA = true>  // R: rows of the tile computed (R <= kMR)
+static inline void micro_kernel(int64_t kc, const float* __restrict ap, int64_t lda,
                                 const float* __restrict bp, int64_t ldbp, float* c, int64_t ldc,
                                 const TileStore& out) {
   // Start fetching the C tile now; it is needed only after the k loop.
@@ -58,16 +60,16 @@ static inline void micro_kernel(int64_t kc, const float* __restrict ap,
     // (measured: 1024^3 from 117 to 124 GFLOP/s on a Cascade Lake core).
     _mm_prefetch(reinterpret_cast<const char*>(bp + 16 * ldbp), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(bp + 16 * ldbp + 16), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(ap + 32 * kMR), _MM_HINT_T0);
+    if (kPackedA) _mm_prefetch(reinterpret_cast<const char*>(ap + 32 * kMR), _MM_HINT_T0);
     __m512 b0 = _mm512_loadu_ps(bp);
     __m512 b1 = _mm512_loadu_ps(bp + 16);
 #pragma GCC unroll 14
     for (int r = 0; r < R; ++r) {
-      __m512 av = _mm512_set1_ps(ap[r]);
+      __m512 av = _mm512_set1_ps(kPackedA ? ap[r] : ap[r * lda]);
       lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
       hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
     }
-    ap += kMR;
+    ap += kPackedA ? kMR : 1;
     bp += ldbp;
   }
 #pragma GCC unroll 14

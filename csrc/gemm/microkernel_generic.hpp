@@ -13,19 +13,21 @@ constexpr int kMR = 6;
 constexpr int kNR = 8;
 // Cache blocks (KC, MC, NC) are chosen at run time: sgemm.cpp, choose_blocking.
 
-template <int R = kMR>  // rows of the tile that are computed (R <= kMR)
-static inline void micro_kernel(int64_t kc, const float* __restrict ap,
+// kPackedA: ap is a packed panel (kMR floats per k step); else ap is A in
+// place, row r at ap + r * lda, one float per k step (few rows: no packing).
+template <int R = kMR, bool kPackedA = true>  // R: rows of the tile computed (R <= kMR)
+static inline void micro_kernel(int64_t kc, const float* __restrict ap, int64_t lda,
                                 const float* __restrict bp, int64_t ldbp, float* c, int64_t ldc,
                                 const TileStore& out) {
   float acc[R][kNR] = {};
   for (int64_t p = 0; p < kc; ++p) {
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
-      const float av = ap[r];
+      const float av = kPackedA ? ap[r] : ap[r * lda];
 #pragma GCC unroll 8
       for (int j = 0; j < kNR; ++j) acc[r][j] += av * bp[j];
     }
-    ap += kMR;
+    ap += kPackedA ? kMR : 1;
     bp += ldbp;
   }
   for (int r = 0; r < R; ++r) {
