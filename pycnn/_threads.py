@@ -162,30 +162,34 @@ class ModelLock:
         self._writers_waiting = 0
         self._local = threading.local()
 
-    @contextlib.contextmanager
     def read(self):
-        me = threading.get_ident()
-        held = getattr(self._local, "reads", 0)
-        if self._writer == me or held:
-            self._local.reads = held + 1        # already inside: re-enter
-            try:
-                yield
-            finally:
-                self._local.reads -= 1
-            return
+        """``with lock.read():`` (a plain guard object: predict_on_batch at
+        batch 1 spent a sixth of its time in a generator-based one)."""
+        return _ReadGuard(self)
+
+    def _acquire_read(self):
+        """True when this call took the lock (False: re-entered)."""
+        local = self._local
+        held = getattr(local, "reads", 0)
+        if held or self._writer == threading.get_ident():
+            local.reads = held + 1        # already inside: re-enter
+            return False
         with self._cond:
             while self._writer is not None or self._writers_waiting:
                 self._cond.wait()
             self._readers += 1
-        self._local.reads = 1
-        try:
-            yield
-        finally:
-            self._local.reads = 0
-            with self._cond:
-                self._readers -= 1
-                if self._readers == 0:
-                    self._cond.notify_all()
+        local.reads = 1
+        return True
+
+    def _release_read(self, took):
+        if not took:
+            self._local.reads -= 1
+            return
+        self._local.reads = 0
+        with self._cond:
+            self._readers -= 1
+            if self._readers == 0:
+                self._cond.notify_all()
 
     @contextlib.contextmanager
     def write(self):
@@ -214,6 +218,20 @@ class ModelLock:
 
 
 _lock_guard = threading.Lock()
+
+
+class _ReadGuard:
+    __slots__ = ("_lock", "_took")
+
+    def __init__(self, lock):
+        self._lock = lock
+
+    def __enter__(self):
+        self._took = self._lock._acquire_read()
+
+    def __exit__(self, *exc):
+        self._lock._release_read(self._took)
+        return False
 
 
 def model_lock(model):

@@ -19,7 +19,7 @@ SHAPES = [
     (3, 4200, 5), (270, 70, 300),
 ]
 TRANSPOSES = [(False, False), (True, False), (False, True), (True, True)]
-ACT_CODES = range(10)
+ACT_CODES = range(11)  # 10: softmax over rows, after the GEMM in the same call
 
 
 def _operands(rng, m, n, k, trans_a, trans_b):

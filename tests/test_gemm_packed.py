@@ -42,7 +42,7 @@ def test_packed_gemm_matches_unpacked_and_numpy(isa, rng, m, n, k, trans_a, tran
     assert np.array_equal(got, gemm(a, b, trans_a, trans_b, packed_b=packed))
 
 
-@pytest.mark.parametrize("act", range(10))
+@pytest.mark.parametrize("act", range(11))
 @pytest.mark.parametrize("m,n,k", [(1, 45, 70), (17, 40, 300), (30, 33, 9)])
 def test_packed_gemm_bias_and_activation(isa, rng, act, m, n, k):
     a, b = _operands(rng, m, n, k, False, False)

@@ -1,6 +1,7 @@
 // GEMM bindings: used by tests and bench; layers call the fused kernels.
 #include "bindings/common.hpp"
 #include "bindings/packed.hpp"
+#include "act/act.hpp"
 #include "gemm/gemm.hpp"
 
 namespace pycnn {
@@ -49,7 +50,10 @@ FArray gemm_call(const FArray& a, const FArray& b, bool trans_a, bool trans_b,
   int64_t n = trans_b ? b.shape(0) : b.shape(1);
   if (k != kb)
     fail(op, "inner dimensions differ: a " + shape_str(a) + ", b " + shape_str(b));
-  const Epilogue ep = checked_epilogue(op, bias, n, act, act_param);
+  // Softmax needs whole rows: the GEMM adds the bias, then one pass over the
+  // rows of C in the same call (a batch-1 softmax Dense: one binding call).
+  const bool softmax = act == static_cast<int>(Act::softmax);
+  const Epilogue ep = checked_epilogue(op, bias, n, softmax ? 0 : act, act_param);
   const float* ppacked = nullptr;
   if (packed_b) {
     const GemmPackedDims pd = gemm_packed_dims(k, n, trans_b);
@@ -70,6 +74,7 @@ FArray gemm_call(const FArray& a, const FArray& b, bool trans_a, bool trans_b,
                      &ep, 0);
     else
       PYCNN_DISPATCH(sgemm, trans_a, trans_b, m, n, k, 1.0f, pa, lda, pb, ldb, 0.0f, pc, n, &ep, 0);
+    if (softmax) PYCNN_DISPATCH(act_forward, pc, pc, m, n, Act::softmax, 0.0f);
   }
   return c;
 }

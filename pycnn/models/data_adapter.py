@@ -262,9 +262,12 @@ def _plain_batch(x, y, model):
     inputs = getattr(model, "inputs", None)
     if inputs and len(inputs) > 1:
         return None
-    if not np.isfinite(x).all() or (y is not None and y.dtype.kind == "f" and
-                                    not np.isfinite(y).all()):
-        return None  # ArrayAdapter raises the error
+    # A finite sum means every value is finite (one pass, no temporary); a
+    # NaN/inf, or a sum that overflows, takes ArrayAdapter's exact check.
+    if not math.isfinite(np.add.reduce(x, axis=None)) or (
+            y is not None and y.dtype.kind == "f" and
+            not math.isfinite(np.add.reduce(y, axis=None))):
+        return None  # ArrayAdapter raises the error (or accepts a sum overflow)
     return x, y
 
 

@@ -23,6 +23,7 @@ that predicts between steps stays correct and a frozen backbone folds once.
 Layers carrying a mask, and everything unrecognised, run their own forward.
 ``PYCNN_FUSE=0`` turns every fusion off (the plan then replays the layers).
 """
+import operator
 import os
 
 import numpy as np
@@ -83,6 +84,9 @@ def _linear(layer):
     return layer.activation.code == 0
 
 
+_version_of = operator.attrgetter("_version")
+
+
 class _DerivedCache:
     """An array derived from variables, rebuilt when any of them changes."""
 
@@ -92,7 +96,8 @@ class _DerivedCache:
         self._entry = None
 
     def get(self, variables, extra, build):
-        key = (_C.get_isa(), extra) + tuple((id(v), v._version) for v in variables)
+        key = (_C.get_isa(), extra, tuple(map(id, variables)),
+               tuple(map(_version_of, variables)))
         entry = self._entry
         if entry is not None and entry[0] == key:
             return entry[1]
@@ -279,12 +284,9 @@ class _DenseStep(_FusedStep):
         code, param = self.output_act()
         lead = x.shape[:-1]
         x2 = x.reshape(-1, x.shape[-1])
-        fused = code <= _EPILOGUE_MAX_CODE
-        y = _C.gemm(x2, kernel, False, False, bias, code if fused else 0,
-                    param if fused else 0.0, packed)
-        if not fused:  # softmax: over whole rows, after the GEMM
-            y = act_ops.act_forward(y, code, param)
-        return y.reshape(lead + (dense.units,))
+        # The GEMM call applies every activation, softmax (over rows) included.
+        y = _C.gemm(x2, kernel, False, False, bias, code, param, packed)
+        return y.reshape(lead + (dense.units,)) if len(lead) != 1 else y
 
 
 class _SumActStep(_FusedStep):
