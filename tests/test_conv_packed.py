@@ -136,3 +136,40 @@ def test_pack_rejects_bad_kernels():
     with pytest.raises(ValueError):
         ref.conv2d_forward(np.zeros((1, 3, 3, 4), np.float32), np.zeros((3, 3, 4, 2), np.float32),
                            packed=np.zeros(5, np.float32))
+
+
+@pytest.mark.parametrize("x_shape,k,strides,dilation,padding", CASES)
+@pytest.mark.parametrize("act", [0, 1])
+def test_residual_is_added_before_the_activation_in_place(isa, rng, x_shape, k, strides,
+                                                          dilation, padding, act):
+    x, kernel, bias = _case(rng, x_shape, k)
+    pads = _pads(x_shape, k, strides, dilation, padding)
+    shape = ops.conv2d_forward(x, kernel, bias, strides, dilation, pads).shape
+    residual = rng.standard_normal(shape).astype(np.float32)
+    want = ref.conv2d_forward(x, kernel, bias, strides, dilation, pads, act, residual=residual)
+    for packed in (None, ops.conv2d_pack_weights(kernel)):
+        buf = residual.copy()
+        y = ops.conv2d_forward(x, kernel, bias, strides, dilation, pads, act, packed=packed,
+                               residual=buf)
+        assert y is buf or np.shares_memory(y, buf)
+        assert_close(y, want, what=f"conv2d forward + residual {isa}")
+
+
+def test_residual_errors(rng):
+    x, kernel, bias = _case(rng, (1, 6, 6, 4), (3, 3, 8))
+    pads = (1, 1, 1, 1)
+    with pytest.raises(ValueError, match="residual"):
+        _C.conv2d_forward(x, kernel, bias, (1, 1), (1, 1), pads, 0, 0.0, None,
+                          np.zeros((1, 6, 5, 8), np.float32))
+    with pytest.raises(TypeError, match="residual"):
+        _C.conv2d_forward(x, kernel, bias, (1, 1), (1, 1), pads, 0, 0.0, None,
+                          np.zeros((1, 6, 6, 8), np.float64))
+    read_only = np.zeros((1, 6, 6, 8), np.float32)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        _C.conv2d_forward(x, kernel, bias, (1, 1), (1, 1), pads, 0, 0.0, None, read_only)
+    # a 1x1 conv whose residual is x itself: refused, not computed on its own output
+    x1 = rng.standard_normal((1, 4, 4, 8)).astype(np.float32)
+    k1 = rng.standard_normal((1, 1, 8, 8)).astype(np.float32)
+    with pytest.raises(ValueError, match="shares memory"):
+        _C.conv2d_forward(x1, k1, None, (1, 1), (1, 1), (0, 0, 0, 0), 0, 0.0, None, x1)

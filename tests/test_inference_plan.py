@@ -113,7 +113,11 @@ def test_residual_graph_fuses_and_matches(rng):
     _randomise_bn(model, rng)
     plan = _check_plan(model, rng.standard_normal((3, 12, 12, 3)).astype(np.float32))
     kinds = _step_types(plan)
-    assert kinds.count("_ConvStep") == 3 and kinds.count("_SumActStep") == 1
+    # conv -> BN -> Add -> ReLU is one conv call adding the shortcut in its epilogue,
+    # in the shortcut's own buffer (nothing reads it afterwards)
+    assert kinds.count("_ConvStep") == 3 and kinds.count("_SumActStep") == 0
+    (res,) = [s for s in plan.steps if getattr(s, "residual_key", None) is not None]
+    assert res.residual_in_place and res.act == (1, 0.0)
     assert "_DenseStep" in kinds and "_MaxPoolStep" in kinds
     # Every BatchNormalization, activation and padding was folded away (the
     # padding in front of the max pool because a ReLU output is >= 0).
@@ -457,3 +461,47 @@ def test_packed_weights_follow_isa_switch(rng):
             _check_plan(model, x)
     finally:
         pycnn.set_isa(before)
+
+
+def _residual_plan_step(plan):
+    return [s for s in plan.steps if getattr(s, "residual_key", None) is not None]
+
+
+def test_residual_from_model_input_is_added_into_a_copy(rng):
+    """Add(input, conv(input)): the user's array must not be written."""
+    inp = layers.Input((5, 6, 4))
+    y = layers.Conv2D(4, 3, padding="same")(inp)
+    out = layers.Activation("relu")(layers.Add()([inp, y]))
+    model = pycnn.Model(inp, out)
+    x = rng.standard_normal((2, 5, 6, 4)).astype(np.float32)
+    before = x.copy()
+    plan = _check_plan(model, x)
+    (step,) = _residual_plan_step(plan)
+    assert not step.residual_in_place
+    np.testing.assert_array_equal(x, before)
+
+
+def test_residual_read_again_later_or_returned_is_not_overwritten(rng):
+    inp = layers.Input((6, 6, 3))
+    a = layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    b = layers.Conv2D(4, 1)(a)
+    s = layers.Add()([a, b])                       # a is read again below
+    c = layers.Conv2D(4, 1)(a)
+    t = layers.Add()([s, c])
+    model = pycnn.Model(inp, [t, s])               # s is also an output
+    x = rng.standard_normal((2, 6, 6, 3)).astype(np.float32)
+    plan = _check_plan(model, x)
+    steps = _residual_plan_step(plan)
+    assert len(steps) == 2 and not any(st.residual_in_place for st in steps)
+
+
+def test_residual_with_broadcasting_add_runs_the_layers(rng):
+    inp = layers.Input((4, 4, 3))
+    short = layers.Input((1, 1, 5))
+    y = layers.Conv2D(5, 3, padding="same")(inp)
+    out = layers.Add()([y, short])
+    model = pycnn.Model([inp, short], out)
+    xs = [rng.standard_normal((2, 4, 4, 3)).astype(np.float32),
+          rng.standard_normal((2, 1, 1, 5)).astype(np.float32)]
+    y_ref, _ = model.forward(xs, training=False)
+    assert_close(model.predict_on_batch(xs), y_ref, rtol=2e-5, atol=2e-5)

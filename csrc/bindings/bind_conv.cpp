@@ -59,20 +59,41 @@ const float* checked_packed_kernel(const std::string& op, const FArray& kernel,
   return floats == 0 ? nullptr : pp;
 }
 
+// residual (optional): an array of the output's shape that is overwritten
+// with y = act(conv(x) + bias + residual) and returned (ResNet's
+// conv -> Add -> ReLU in one pass). It is written in place, so it must be a
+// float32 C-contiguous array that shares no memory with x.
 FArray conv2d_forward(const FArray& x, const FArray& kernel, std::optional<FArray> bias,
                       Pair strides, Pair dilation, Pads pads, int act, float act_param,
-                      std::optional<FArray> packed) {
+                      std::optional<FArray> packed, const py::object& residual) {
   const std::string op = "conv2d_forward";
   const ConvGeometry g = conv_geometry(op, x, kernel, strides, dilation, pads);
   const Epilogue ep = checked_epilogue(op, bias, g.out_c, act, act_param);
   const float* pp = checked_packed_kernel(op, kernel, packed);
-  FArray y = new_array({g.batch, g.out_h, g.out_w, g.out_c});
+  const bool accumulate = !residual.is_none();
+  FArray y;
+  if (accumulate) {
+    if (!FArray::check_(residual))
+      throw py::type_error(op + ": residual must be a float32 C-contiguous NumPy array");
+    y = py::reinterpret_borrow<FArray>(residual);
+    if (!y.writeable()) fail(op, "residual is read-only");
+    const int64_t want[4] = {g.batch, g.out_h, g.out_w, g.out_c};
+    for (int axis = 0; axis < 4; ++axis) check_dim(op, "residual", y, axis, want[axis]);
+    const char* r0 = reinterpret_cast<const char*>(y.data());
+    const char* x0 = reinterpret_cast<const char*>(x.data());
+    const size_t rb = static_cast<size_t>(y.size()) * sizeof(float);
+    const size_t xb = static_cast<size_t>(x.size()) * sizeof(float);
+    if (rb > 0 && xb > 0 && r0 < x0 + xb && x0 < r0 + rb)
+      fail(op, "residual shares memory with x");
+  } else {
+    y = new_array({g.batch, g.out_h, g.out_w, g.out_c});
+  }
   const float* px = x.data();
   const float* pk = kernel.data();
   float* py = y.mutable_data();
   {
     py::gil_scoped_release nogil;
-    PYCNN_DISPATCH(conv2d_forward_packed, g, px, pk, pp, &ep, py);
+    PYCNN_DISPATCH(conv2d_forward_packed, g, px, pk, pp, &ep, py, accumulate);
   }
   return y;
 }
@@ -223,8 +244,11 @@ void bind_conv(py::module_& m) {
   m.def("conv2d_forward", &conv2d_forward, py::arg("x"), py::arg("kernel"),
         py::arg("bias") = py::none(), py::arg("strides"), py::arg("dilation"), py::arg("pads"),
         py::arg("act") = 0, py::arg("act_param") = 0.0f, py::arg("packed") = py::none(),
+        py::arg("residual") = py::none(),
         "NHWC convolution y = act(conv(x, kernel) + bias); pads = (top, bottom, left, right). "
-        "packed: conv2d_pack_weights(kernel), optional (checked against kernel and the ISA).");
+        "packed: conv2d_pack_weights(kernel), optional (checked against kernel and the ISA). "
+        "residual: an output-shaped array overwritten with act(conv + bias + residual) and "
+        "returned.");
   m.def("conv2d_pack_weights", &conv2d_pack_weights, py::arg("kernel"),
         "The kernel (KH, KW, Cin, Cout) packed for conv2d_forward(..., packed=) on the active "
         "ISA: an opaque 1-D float32 array (header + panels).");

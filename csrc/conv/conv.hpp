@@ -28,10 +28,11 @@ struct ConvGeometry {
   void conv2d_forward(const ::pycnn::ConvGeometry& g, const float* x, const float* kernel,  \
                       const ::pycnn::Epilogue* epilogue, float* y);                         \
   /* The same with the kernel pre-packed by conv2d_pack_weights (packed may be null; the    \
-     kernel is still passed: paths that do not use the packing read it instead). */          \
+     kernel is still passed: paths that do not use the packing read it instead). With       \
+     accumulate, y holds a residual on entry: y = act(y + conv(x, kernel) + bias). */        \
   void conv2d_forward_packed(const ::pycnn::ConvGeometry& g, const float* x,                \
                              const float* kernel, const float* packed,                      \
-                             const ::pycnn::Epilogue* epilogue, float* y);                  \
+                             const ::pycnn::Epilogue* epilogue, float* y, bool accumulate); \
   /* Floats of this ISA's packed forward kernel (kh, kw, cin, cout), header excluded. */    \
   void conv2d_packed_floats(int64_t kh, int64_t kw, int64_t cin, int64_t cout,              \
                             int64_t* floats);                                               \

@@ -35,7 +35,9 @@ void conv2d_pack_weights(int64_t kh, int64_t kw, int64_t cin, int64_t cout, cons
 }
 
 void conv2d_forward_packed(const ConvGeometry& g, const float* x, const float* kernel,
-                           const float* packed, const Epilogue* epilogue, float* y) {
+                           const float* packed, const Epilogue* epilogue, float* y,
+                           bool accumulate) {
+  const float beta = accumulate ? 1.0f : 0.0f;  // the residual already in y
   using namespace convtile;
   const int64_t patch = patch_size(g), cout = g.out_c;
   const int64_t out_pixels = g.batch * g.out_h * g.out_w;
@@ -43,12 +45,12 @@ void conv2d_forward_packed(const ConvGeometry& g, const float* x, const float* k
   const int nt = threads_for_work(2.0 * out_pixels * patch * cout);
 
   if (is_pointwise(g)) {  // x already is the im2col matrix
-    sgemm(false, false, out_pixels, cout, patch, 1.0f, x, patch, kernel, cout, 0.0f, y, cout,
+    sgemm(false, false, out_pixels, cout, patch, 1.0f, x, patch, kernel, cout, beta, y, cout,
           epilogue, nt);
     return;
   }
 #if defined(PYCNN_ISA_avx512)
-  convdirect::forward(g, x, kernel, false, packed, epilogue, y);
+  convdirect::forward(g, x, kernel, false, packed, epilogue, y, accumulate);
   return;
 #else
   (void)packed;
@@ -64,14 +66,14 @@ void conv2d_forward_packed(const ConvGeometry& g, const float* x, const float* k
     float* col = workspace_floats(static_cast<size_t>(tile_floats), kSlotCol);
     im2col(g, x + t.sample * g.in_h * g.in_w * g.in_c, t.row0, t.rows, col);
     float* y_tile = y + ((t.sample * g.out_h + t.row0) * g.out_w) * cout;
-    sgemm(false, false, t.rows * g.out_w, cout, patch, 1.0f, col, patch, kernel, cout, 0.0f,
+    sgemm(false, false, t.rows * g.out_w, cout, patch, 1.0f, col, patch, kernel, cout, beta,
           y_tile, cout, epilogue, inner);
   }
 }
 
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* kernel,
                     const Epilogue* epilogue, float* y) {
-  conv2d_forward_packed(g, x, kernel, nullptr, epilogue, y);
+  conv2d_forward_packed(g, x, kernel, nullptr, epilogue, y, false);
 }
 
 }  // namespace PYCNN_ISA_NS

@@ -74,7 +74,7 @@ void conv2d_maxpool_forward(const ConvGeometry& g, const PoolGeometry& pg, const
     cg.pad_top = top - iy0;
     cg.out_h = b.r1 - b.r0;
     conv2d_forward_packed(cg, x + n * in_sample + top * g.in_w * g.in_c, kernel, packed,
-                          epilogue, buf);
+                          epilogue, buf, false);
     // Pool rows [p0, p1) of that band; windows start r0 rows into the conv output.
     PoolGeometry bg = pg;
     bg.batch = 1;

@@ -494,11 +494,13 @@ static inline Chunk chunk_at(const ConvGeometry& g, const ChunkPlan& p, int64_t 
   return c;
 }
 
-// y = act(conv(x, kernel) + bias) by the direct kernel. packed: the whole
+// y = act(conv(x, kernel) + bias) by the direct kernel (with accumulate, y
+// holds a residual on entry that the first K slice starts from). packed: the whole
 // packed kernel (pack_forward_weights), or null to pack here. flip_swap: kernel
 // is the original conv's (see pack_forward_block).
 static inline void forward(const ConvGeometry& g, const float* x, const float* kernel,
-                           bool flip_swap, const float* packed, const Epilogue* ep, float* y) {
+                           bool flip_swap, const float* packed, const Epilogue* ep, float* y,
+                           bool accumulate = false) {
   const int64_t cout = g.out_c, out_w = g.out_w, cin = g.in_c;
   if (g.batch * g.out_h * out_w == 0 || cout == 0) return;
   const int nv = vectors_per_block(cout);
@@ -617,7 +619,7 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
         const int64_t slice_floats = kh_n * kw_n * cn * width;
         ForwardArgs a{slice_rows, wb + c0 * kh_n * kw_n * width, nullptr,
                       kh_n, kw_n, ld, cn, cout, g.stride_w, g.dilation_w,
-                      cout - b * width, nullptr, false, s == 0, s == slices - 1,
+                      cout - b * width, nullptr, false, s == 0 && !accumulate, s == slices - 1,
                       merged && ld == cn, nullptr, 0};
         if (fast_act) {
           a.bias = ep && ep->bias ? ep->bias + b * width : nullptr;

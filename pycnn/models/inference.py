@@ -176,10 +176,16 @@ class _FusedStep:
 class _ConvStep(_FusedStep):
     """[ZeroPadding2D ->] Conv2D [-> BatchNormalization] [-> activation] [-> MaxPooling2D]."""
 
-    def __init__(self, in_keys, out_key, fallback, conv, zero_pad, bn, act, pool=None):
+    def __init__(self, in_keys, out_key, fallback, conv, zero_pad, bn, act, pool=None,
+                 residual_key=None):
         super().__init__(in_keys, out_key, fallback)
         self.conv, self.zero_pad, self.bn, self.act = conv, zero_pad, bn, act
         self.pool = pool  # a MaxPooling2D run in the same kernel call
+        # Conv [-> BN] -> Add(residual) [-> act]: the residual (in_keys[-1]) is
+        # added in the kernel, into its own buffer when the plan finds that
+        # nothing reads it later (residual_in_place), else into a copy.
+        self.residual_key = residual_key
+        self.residual_in_place = False
         self.weights = _DerivedCache()
         self._shapes = {}
 
@@ -223,22 +229,38 @@ class _ConvStep(_FusedStep):
             pool_pads = tuple(self.pool._pads(conv_shape[1:-1]))
         if len(self._shapes) > 32:
             self._shapes.clear()
-        geometry = self._shapes[x.shape] = (pads, pool_pads)
+        geometry = self._shapes[x.shape] = (pads, pool_pads, tuple(conv_shape))
         return geometry
 
     def compute(self, xs):
         x = f32(xs[0])
         conv = self.conv
-        pads, pool_pads = self._geometry(x)
+        pads, pool_pads, conv_shape = self._geometry(x)
+        residual = None
+        if self.residual_key is not None:
+            residual = xs[-1]
+            if type(residual) is not np.ndarray or residual.shape != conv_shape:
+                return self._run_layers(xs)  # a broadcasting Add: the layers handle it
+            if not (self.residual_in_place and residual.dtype == np.float32 and
+                    residual.flags.c_contiguous and residual.flags.writeable and
+                    not isinstance(residual.base, np.ndarray)):
+                residual = np.array(residual, np.float32, order="C")
         kernel, bias, packed = self._folded()
         code, param = self._activation()
         pool = self.pool
         if pool is None:
             return _C.conv2d_forward(x, kernel, bias, conv.strides, conv.dilation_rate, pads,
-                                     code, param, packed)
+                                     code, param, packed, residual)
         return _C.conv2d_maxpool_forward(x, kernel, bias, conv.strides, conv.dilation_rate,
                                          pads, code, param, pool.pool_size, pool.strides,
                                          pool_pads, False, packed)[0]
+
+    def _run_layers(self, xs):
+        values = dict(zip(self.in_keys, xs))
+        masks = {}
+        for step in self.fallback:
+            step.run(values, masks)
+        return values[self.out_key]
 
     def _activation(self):
         if self.act is not None:
@@ -438,6 +460,22 @@ def build_plan(calls, input_keys, output_keys):
     fused_into = {}  # call index -> fused step (placed at its last call)
     taken = set()
 
+    def residual_add(i):
+        """(index, other input) of a two-input Add that is the only reader of
+        call i's output and whose other input was computed before call i's
+        group runs, else (None, None)."""
+        outs = calls[i][2]
+        if len(outs) != 1 or not single_use(outs[0]):
+            return None, None
+        j = consumer.get(outs[0])
+        if j is None or j in taken or type(calls[j][0]) is not Add or len(calls[j][1]) != 2:
+            return None, None
+        a, b = calls[j][1]
+        other = b if a == outs[0] else a
+        if other == outs[0] or (other in producer and producer[other] > j):
+            return None, None
+        return j, other
+
     def nonnegative(key):
         """Whether the tensor ``key`` is a ReLU output (steps fused so far included)."""
         i = producer.get(key)
@@ -492,11 +530,24 @@ def build_plan(calls, input_keys, output_keys):
                 if j is not None:
                     pool, last = calls[j][0], j
                     group.append(j)
+            residual_key = None
+            if type(head) is Conv2D and _linear(head) and act is None and pool is None:
+                j, residual_key = residual_add(last)
+                if j is not None:
+                    last = j
+                    group.append(j)
+                    j = next_call(last, lambda l: epilogue_act(l) is not None)
+                    act = epilogue_act(calls[j][0]) if j is not None else (0, 0.0)
+                    if j is not None:
+                        last = j
+                        group.append(j)
             fallback = [steps[g] for g in group]
             first_in, last_out = calls[group[0]][1], calls[last][2][0]
             if type(head) is Conv2D:
                 zp = calls[group[0]][0] if group[0] != conv_i else None
-                step = _ConvStep(first_in, last_out, fallback, head, zp, bn, act, pool)
+                ins = list(first_in) + ([residual_key] if residual_key is not None else [])
+                step = _ConvStep(ins, last_out, fallback, head, zp, bn, act, pool,
+                                 residual_key)
             else:
                 step = _DenseStep(first_in, last_out, fallback, head, bn, act)
         elif type(layer) is Add:
@@ -522,4 +573,36 @@ def build_plan(calls, input_keys, output_keys):
             out.append(fused_into[i])
         elif i not in taken:
             out.append(step)
-    return InferencePlan(out, input_keys, output_keys)
+    plan = InferencePlan(out, input_keys, output_keys)
+    _mark_residuals_in_place(plan)
+    return plan
+
+
+# Steps whose output is always a new array of their own, and steps that keep
+# no view of their inputs in their output.
+_FRESH_OUTPUT = (_ConvStep, _SumActStep, _MaxPoolStep)
+
+
+def _mark_residuals_in_place(plan):
+    """A fused residual is written in place when that cannot be seen: a plan
+    tensor (not a model input or output) made fresh by one of our kernels,
+    read last by this step, and read before only by steps that keep no view
+    of it (no alias, reshape or layer fallback)."""
+    producer = {}
+    readers = {}
+    for i, step in enumerate(plan.steps):
+        for k in _step_inputs(step):
+            readers.setdefault(k, []).append(i)
+        outs = [step.out_key] if hasattr(step, "out_key") else list(step.out_keys)
+        for k in outs:
+            producer[k] = step
+    protected = set(plan.input_keys) | set(plan.output_keys)
+    for i, step in enumerate(plan.steps):
+        key = getattr(step, "residual_key", None)
+        if key is None or key in protected:
+            continue
+        if not isinstance(producer.get(key), _FRESH_OUTPUT):
+            continue
+        others = [plan.steps[r] for r in readers[key] if r != i]
+        step.residual_in_place = (max(readers[key]) == i and
+                                  all(isinstance(o, _FRESH_OUTPUT) for o in others))

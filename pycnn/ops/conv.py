@@ -46,14 +46,16 @@ def conv2d_pack_weights(kernel):
 
 
 def conv2d_forward(x, kernel, bias=None, strides=(1, 1), dilation=(1, 1), pads=(0, 0, 0, 0),
-                   act=0, act_param=0.0, packed=None):
+                   act=0, act_param=0.0, packed=None, residual=None):
     """y = act(conv2d(x, kernel) + bias), y of shape (N, OH, OW, Cout) with
     OH = (H + top + bottom - ((KH - 1) * dilation_h + 1)) // stride_h + 1.
     ``packed``: ``conv2d_pack_weights(kernel)`` (same results, no per-call
-    packing); ValueError when it was made for another kernel shape or ISA."""
+    packing); ValueError when it was made for another kernel shape or ISA.
+    ``residual``: a float32 C-contiguous array of y's shape, overwritten with
+    act(conv2d(x, kernel) + bias + residual) and returned."""
     return _C.conv2d_forward(f32(x), f32(kernel), None if bias is None else f32(bias),
                              _pair(strides), _pair(dilation), _quad(pads), int(act),
-                             float(act_param), packed)
+                             float(act_param), packed, residual)
 
 
 def conv2d_maxpool_forward(x, kernel, bias=None, strides=(1, 1), dilation=(1, 1),

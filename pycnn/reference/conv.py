@@ -37,7 +37,7 @@ def conv2d_pack_weights(kernel):
 
 
 def conv2d_forward(x, kernel, bias=None, strides=(1, 1), dilation=(1, 1), pads=(0, 0, 0, 0),
-                   act=0, act_param=0.0, packed=None):
+                   act=0, act_param=0.0, packed=None, residual=None):
     if packed is not None:
         packed = np.asarray(packed)
         if packed.ndim != 1 or packed.size != np.size(kernel):
@@ -53,6 +53,8 @@ def conv2d_forward(x, kernel, bias=None, strides=(1, 1), dilation=(1, 1), pads=(
             z += xp[_tap(i, j, oh, ow, strides, dilation)] @ kernel[i, j]
     if bias is not None:
         z = z + np.asarray(bias, np.float64)
+    if residual is not None:
+        z = z + np.asarray(residual, np.float64)
     return np.asarray(_act(z, act, act_param), np.float32)
 
 
