@@ -173,3 +173,17 @@ def test_residual_errors(rng):
     k1 = rng.standard_normal((1, 1, 8, 8)).astype(np.float32)
     with pytest.raises(ValueError, match="shares memory"):
         _C.conv2d_forward(x1, k1, None, (1, 1), (1, 1), (0, 0, 0, 0), 0, 0.0, None, x1)
+
+
+@pytest.mark.parametrize("strides,pads", [((1, 1), (1, 0, 2, 1)), ((2, 3), (0, 0, 0, 0)),
+                                          ((2, 2), (1, 1, 1, 1))])
+def test_one_by_one_kernels_pack_for_the_gemm_and_padded_ones_still_work(isa, rng, strides,
+                                                                        pads):
+    """1x1 kernels are packed in the GEMM's layout; a padded 1x1 conv (not a
+    GEMM) must then ignore that packing and still be right."""
+    x, kernel, bias = _case(rng, (2, 7, 9, 20), (1, 1, 24))
+    packed = ops.conv2d_pack_weights(kernel)
+    want = ref.conv2d_forward(x, kernel, bias, strides, (1, 1), pads, 1)
+    for p in (packed, None):
+        assert_close(ops.conv2d_forward(x, kernel, bias, strides, (1, 1), pads, 1, packed=p),
+                     want, what=f"1x1 conv strides {strides} pads {pads} {isa}")

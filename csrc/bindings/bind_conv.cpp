@@ -18,7 +18,7 @@ namespace pycnn {
 namespace {
 
 // Layout version of PackedKind::conv2d_forward payloads (bump on any change).
-constexpr uint32_t kConvPackedLayout = 1;
+constexpr uint32_t kConvPackedLayout = 2;  // 2: 1x1 kernels in the GEMM's layout
 
 // Packed-kernel dims and payload size for a (kh, kw, cin, cout) kernel.
 void conv_packed_dims(const FArray& kernel, int64_t (&dims)[6], int64_t* floats) {

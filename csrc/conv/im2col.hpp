@@ -26,6 +26,27 @@ static inline bool is_pointwise(const ConvGeometry& g) {
          g.pad_top == 0 && g.pad_left == 0 && g.out_h == g.in_h && g.out_w == g.in_w;
 }
 
+// A 1x1 kernel with strides and no padding: each output pixel reads one
+// input pixel, (oy * stride_h, ox * stride_w).
+static inline bool is_strided_pointwise(const ConvGeometry& g) {
+  return g.kernel_h == 1 && g.kernel_w == 1 && g.pad_top == 0 && g.pad_left == 0 &&
+         (g.out_h - 1) * g.stride_h < g.in_h && (g.out_w - 1) * g.stride_w < g.in_w;
+}
+
+// rows[(n, oy, ox)] = x[n, oy * stride_h, ox * stride_w, :] (is_strided_pointwise).
+static inline void gather_strided_pixels(const ConvGeometry& g, const float* x, float* rows,
+                                         int nt) {
+  const int64_t cin = g.in_c, out_rows = g.batch * g.out_h;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t r = 0; r < out_rows; ++r) {
+    const int64_t n = r / g.out_h, oy = r % g.out_h;
+    const float* src = x + ((n * g.in_h + oy * g.stride_h) * g.in_w) * cin;
+    float* dst = rows + r * g.out_w * cin;
+    for (int64_t ox = 0; ox < g.out_w; ++ox)
+      std::memcpy(dst + ox * cin, src + ox * g.stride_w * cin, sizeof(float) * cin);
+  }
+}
+
 // Output rows per tile: about 128K floats of im2col (fits L2 with room for
 // the kernel), at least one row. Depends on the geometry only, so the work
 // split, and every sum over it, is the same for any thread count.
