@@ -27,6 +27,12 @@ CASES = [
     ((6, 4, 4, 40), (3, 3, 16), (1, 1), (1, 1), "valid"),    # several samples per chunk
     ((3, 5, 5, 160), (3, 3, 40), (1, 1), (1, 1), "same"),     # row pairs across samples, odd
     ((1, 7, 7, 150), (3, 3, 36), (1, 1), (2, 2), "same"),     # row pairs, dilation
+    # one input, 8 output channels: pixel pairs share a vector; odd and even
+    # tile widths, 28-pixel tiles, a stride along y
+    ((2, 9, 13, 1), (5, 5, 8), (1, 1), (1, 1), "same"),
+    ((1, 7, 30, 1), (3, 3, 8), (1, 1), (1, 1), "valid"),
+    ((3, 6, 31, 1), (3, 2, 8), (2, 1), (1, 1), "same"),
+    ((1, 5, 61, 1), (1, 4, 8), (1, 1), (1, 1), "valid"),
 ]
 
 

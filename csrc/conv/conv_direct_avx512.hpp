@@ -404,6 +404,82 @@ static inline void forward_tile_pair(const ForwardArgs& a, const float* const* r
   }
 }
 
+// One input channel and 8 output channels (MNIST's first conv): a zmm holds
+// two neighbouring pixels x 8 channels, lanes interleaved (2c: pixel p, 2c+1:
+// pixel p+1, channel c), so no lane idles. Per tap: one 8-byte broadcast of
+// x[p + kw], x[p + kw + 1] per pixel pair, the tap's 8 weights duplicated
+// lane-wise, one FMA. R pairs (2R pixels, the last pair half when kOdd).
+// Stride 1, dilation 1 along x; a.weights is the NV = 1 packing.
+template <int R, bool kOdd>
+static inline void forward_tile_cin1_pairs(const ForwardArgs& a, int64_t ox0) {
+  const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  // interleaved -> (pixel p: 8 channels, pixel p + 1: 8 channels), and back
+  const __m512i to_out = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  const __m512i from_out = _mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+  __m512 acc[R];
+  PYCNN_UNROLL
+  for (int r = 0; r < R; ++r) {
+    if (a.first) {
+      acc[r] = _mm512_setzero_ps();
+    } else {  // a residual already in y
+      const __mmask16 m = (kOdd && r == R - 1) ? 0x00FF : 0xFFFF;
+      acc[r] = _mm512_permutexvar_ps(from_out,
+                                     _mm512_maskz_loadu_ps(m, a.y + (ox0 + 2 * r) * 8));
+    }
+  }
+  for (int64_t kh = 0; kh < a.kernel_h; ++kh) {
+    const float* row = a.rows[kh];
+    if (!row) continue;
+    const float* w = a.weights + kh * a.kernel_w * kLanes;
+    const float* xp = row + ox0;
+    for (int64_t kw = 0; kw < a.kernel_w; ++kw, w += kLanes, ++xp) {
+      const __m512 wv = _mm512_permutexvar_ps(dup, _mm512_load_ps(w));
+      PYCNN_UNROLL
+      for (int r = 0; r < R; ++r) {
+        // the odd last pair reads one pixel (its second half is not stored)
+        const __m512 xv = (kOdd && r == R - 1)
+                              ? _mm512_set1_ps(xp[2 * r])
+                              : _mm512_castpd_ps(_mm512_set1_pd(
+                                    *reinterpret_cast<const double*>(xp + 2 * r)));
+        acc[r] = _mm512_fmadd_ps(xv, wv, acc[r]);
+      }
+    }
+  }
+  __m512 b16 = _mm512_setzero_ps();
+  if (a.last && a.bias)  // (b0..b7, b0..b7): the output layout's
+    b16 = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(a.bias)),
+                             _mm256_loadu_ps(a.bias), 1);
+  const __m512 zero = _mm512_setzero_ps();
+  PYCNN_UNROLL
+  for (int r = 0; r < R; ++r) {
+    __m512 o = _mm512_permutexvar_ps(to_out, acc[r]);
+    if (a.last) {
+      o = _mm512_add_ps(o, b16);
+      // Keep NaN (not-less-or-equal is true for NaN), zero the rest <= 0.
+      if (a.relu) o = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(o, zero, _CMP_NLE_UQ), o);
+    }
+    const __mmask16 m = (kOdd && r == R - 1) ? 0x00FF : 0xFFFF;
+    _mm512_mask_storeu_ps(a.y + (ox0 + 2 * r) * 8, m, o);
+  }
+}
+
+// forward_tile_cin1_pairs for a tile of `pixels` (1..28) pixels.
+static inline void forward_tile_cin1_any(const ForwardArgs& a, int64_t ox0, int pixels) {
+  switch (pixels) {
+#define PYCNN_CIN1_CASE(P) \
+  case P: forward_tile_cin1_pairs<(P + 1) / 2, (P % 2) == 1>(a, ox0); break;
+    PYCNN_CIN1_CASE(1) PYCNN_CIN1_CASE(2) PYCNN_CIN1_CASE(3) PYCNN_CIN1_CASE(4)
+    PYCNN_CIN1_CASE(5) PYCNN_CIN1_CASE(6) PYCNN_CIN1_CASE(7) PYCNN_CIN1_CASE(8)
+    PYCNN_CIN1_CASE(9) PYCNN_CIN1_CASE(10) PYCNN_CIN1_CASE(11) PYCNN_CIN1_CASE(12)
+    PYCNN_CIN1_CASE(13) PYCNN_CIN1_CASE(14) PYCNN_CIN1_CASE(15) PYCNN_CIN1_CASE(16)
+    PYCNN_CIN1_CASE(17) PYCNN_CIN1_CASE(18) PYCNN_CIN1_CASE(19) PYCNN_CIN1_CASE(20)
+    PYCNN_CIN1_CASE(21) PYCNN_CIN1_CASE(22) PYCNN_CIN1_CASE(23) PYCNN_CIN1_CASE(24)
+    PYCNN_CIN1_CASE(25) PYCNN_CIN1_CASE(26) PYCNN_CIN1_CASE(27) PYCNN_CIN1_CASE(28)
+#undef PYCNN_CIN1_CASE
+    default: break;
+  }
+}
+
 static inline void forward_tile_pair_any(const ForwardArgs& a, const float* const* rows_b,
                                          float* y_b, const float* zero_row, int64_t ox0, int r) {
   switch (r) {
@@ -534,7 +610,11 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
   // the tile's pixels all fell into two L1 sets).
   const bool in_place = rows_need_no_padding(g) && slices == 1;
   const bool merged = g.dilation_w == 1 || kw_n == 1;
-  const int max_r = max_fwd_pixels(nv);
+  // One input and 8 output channels, stride and dilation 1 along x: pixel
+  // pairs share a zmm (forward_tile_cin1_pairs), up to 28 pixels a tile.
+  const bool cin1_pairs = cin == 1 && cout == 8 && g.stride_w == 1 &&
+                          (g.dilation_w == 1 || kw_n == 1);
+  const int max_r = cin1_pairs ? 28 : max_fwd_pixels(nv);
   const int64_t tiles = (out_w + max_r - 1) / max_r;
   const int64_t tile_q = out_w / tiles, tile_r = out_w % tiles;
   const int64_t pw = padded_width(g), row_floats = pw * cin;
@@ -547,7 +627,7 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
   const int64_t pad_floats = in_place ? 0 : buf_rows * row_floats;
   const int64_t ptr_floats = 2 * (chunk_rows_max + 2) * kh_n + 16;  // 8-byte entries
   // Pairs of narrow rows (see forward_tile_pair), 32-channel blocks.
-  const bool pairs = nv == 2 && (out_w + tiles - 1) / tiles <= 7;
+  const bool pairs = nv == 2 && !cin1_pairs && (out_w + tiles - 1) / tiles <= 7;
   const int64_t zero_floats = pairs ? pw * cin + 16 : 0;
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (int64_t task = 0; task < tasks; ++task) {
@@ -576,8 +656,11 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
     const int64_t rows_per_n = c.oy1 - c.oy0;
     const int64_t first_y_row = c.n0 * g.out_h + c.oy0;
     const int64_t chunk_rows = (c.n1 - c.n0) * rows_per_n;
-    for (int64_t r = 0; r < chunk_rows; ++r) {
-      const int64_t n = c.n0 + r / rows_per_n, oy = c.oy0 + r % rows_per_n;
+    for (int64_t r = 0, n = c.n0, oy = c.oy0; r < chunk_rows; ++r) {  // (n, oy) of row r
+      if (r > 0 && ++oy == c.oy0 + rows_per_n) {
+        oy = c.oy0;
+        ++n;
+      }
       for (int64_t kh = 0; kh < kh_n; ++kh) {
         const int64_t iy = oy * g.stride_h - g.pad_top + kh * g.dilation_h;
         int64_t at = -1;
@@ -661,7 +744,9 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
             a.pf_lines = first_line >= slice_lines ? 0
                          : (slice_lines - first_line < lines_per_call ? slice_lines - first_line
                                                                        : lines_per_call);
-            if (pair)
+            if (cin1_pairs)
+              forward_tile_cin1_any(a, ox0, rt);
+            else if (pair)
               forward_tile_pair_any(a, slice_rows_b, y_b, zero_row, ox0, rt);
             else if (nv == 2)
               forward_tile_any<2>(a, ox0, rt);
