@@ -823,6 +823,75 @@ static inline void weight_grad_tile(const WeightGradArgs& a) {
       _mm512_mask_storeu_ps(a.dw + j * a.cout + v * kLanes, mask[v], acc[j][v]);
 }
 
+// weight_grad_tile for one input and 8 output channels, stride 1, dilation
+// 1: two pixels' dz (16 contiguous floats) per zmm, interleaved (lane 2c:
+// pixel p, 2c + 1: pixel p + 1, channel c) to match an 8-byte broadcast of
+// x[p + j], x[p + j + 1]; two accumulator sets when they fit, so the FMA
+// chains overlap. Lanes 2c and 2c + 1 are summed into dw[j][c] at the end.
+template <int J>
+static inline void weight_grad_tile_cin1_pairs(const WeightGradArgs& a) {
+  constexpr int S = J <= 12 ? 2 : 1;
+  const __m512i interleave =
+      _mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+  __m512 acc[S][J];
+  PYCNN_UNROLL
+  for (int t = 0; t < S; ++t)
+    PYCNN_UNROLL
+    for (int j = 0; j < J; ++j) acc[t][j] = _mm512_setzero_ps();
+  const float* xp = a.row + a.offsets[0];
+  const float* dz = a.dz;
+  const int64_t out_w = a.out_w;
+  int64_t ox = 0;
+  for (; ox + 2 * S <= out_w; ox += 2 * S) {
+    PYCNN_UNROLL
+    for (int t = 0; t < S; ++t) {
+      const __m512 d = _mm512_permutexvar_ps(interleave, _mm512_loadu_ps(dz + (ox + 2 * t) * 8));
+      PYCNN_UNROLL
+      for (int j = 0; j < J; ++j) {
+        const __m512 xb = _mm512_castpd_ps(
+            _mm512_set1_pd(*reinterpret_cast<const double*>(xp + ox + 2 * t + j)));
+        acc[t][j] = _mm512_fmadd_ps(xb, d, acc[t][j]);
+      }
+    }
+  }
+  for (; ox < out_w; ox += 2) {  // the last pair, or a single pixel (odd lanes zero)
+    const bool one = ox + 1 == out_w;
+    const __m512 d = _mm512_permutexvar_ps(
+        interleave, _mm512_maskz_loadu_ps(one ? 0x00FF : 0xFFFF, dz + ox * 8));
+    PYCNN_UNROLL
+    for (int j = 0; j < J; ++j) {
+      const __m512 xb = one ? _mm512_set1_ps(xp[ox + j])
+                            : _mm512_castpd_ps(_mm512_set1_pd(
+                                  *reinterpret_cast<const double*>(xp + ox + j)));
+      acc[0][j] = _mm512_fmadd_ps(xb, d, acc[0][j]);
+    }
+  }
+  const __m512i evens_then_odds =
+      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  PYCNN_UNROLL
+  for (int j = 0; j < J; ++j) {
+    __m512 v = acc[0][j];
+    if constexpr (S == 2) v = _mm512_add_ps(v, acc[1][j]);
+    v = _mm512_permutexvar_ps(evens_then_odds, v);
+    const __m256 sum = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    float* dw = a.dw + j * 8;
+    _mm256_storeu_ps(dw, _mm256_add_ps(_mm256_loadu_ps(dw), sum));
+  }
+}
+
+static inline void weight_grad_tile_cin1_any(const WeightGradArgs& a, int j) {
+  switch (j) {
+#define PYCNN_CIN1_CASE(J) \
+  case J: weight_grad_tile_cin1_pairs<J>(a); break;
+    PYCNN_CIN1_CASE(1) PYCNN_CIN1_CASE(2) PYCNN_CIN1_CASE(3) PYCNN_CIN1_CASE(4)
+    PYCNN_CIN1_CASE(5) PYCNN_CIN1_CASE(6) PYCNN_CIN1_CASE(7) PYCNN_CIN1_CASE(8)
+    PYCNN_CIN1_CASE(9) PYCNN_CIN1_CASE(10) PYCNN_CIN1_CASE(11) PYCNN_CIN1_CASE(12)
+    PYCNN_CIN1_CASE(13) PYCNN_CIN1_CASE(14) PYCNN_CIN1_CASE(15) PYCNN_CIN1_CASE(16)
+#undef PYCNN_CIN1_CASE
+    default: break;
+  }
+}
+
 template <int NV, bool kContiguous>
 static inline void weight_grad_tile_any(const WeightGradArgs& a, int j) {
   switch (j) {
@@ -850,7 +919,11 @@ static inline void weight_grad(const ConvGeometry& g, const float* x, const floa
   if (out_rows * g.out_w == 0) return;
   const int nv = vectors_per_block(cout);
   const int64_t width = nv * kLanes, co_blocks = (cout + width - 1) / width;
-  const int max_j = max_dw_rows(nv);
+  // One input and 8 output channels, stride and dilation 1 along x: pixel
+  // pairs per zmm (weight_grad_tile_cin1_pairs), at most 16 dw rows a tile.
+  const bool cin1_pairs = cin == 1 && cout == 8 && g.stride_w == 1 &&
+                          (g.dilation_w == 1 || kw_n == 1);
+  const int max_j = cin1_pairs ? 16 : max_dw_rows(nv);
   const int64_t j_blocks = (rows_j + max_j - 1) / max_j;
   const int64_t tasks = kh_n * j_blocks * co_blocks;
   const int64_t row_floats = kh_n * padded_width(g) * cin;
@@ -864,26 +937,45 @@ static inline void weight_grad(const ConvGeometry& g, const float* x, const floa
     const int64_t team = nt > 1 ? omp_get_num_threads() : 1;
     const int64_t me = nt > 1 ? omp_get_thread_num() : 0;
     const int64_t first = tasks * me / team, last = tasks * (me + 1) / team;
-    float* buf = workspace_floats(static_cast<size_t>(row_floats + 2 * kh_n + 2 * rows_j + 32),
-                                  convtile::kSlotCol);
+    float* buf = workspace_floats(
+        static_cast<size_t>(row_floats + 2 * kh_n + 2 * rows_j + 2 * (j_blocks + 1) + 32),
+        convtile::kSlotCol);
     int64_t* offsets = reinterpret_cast<int64_t*>(buf + row_floats + (16 - row_floats % 16) % 16);
     const float** rows = reinterpret_cast<const float**>(offsets + rows_j);
+    int64_t* j_start = reinterpret_cast<int64_t*>(rows + kh_n);  // dw rows of each j block
     for (int64_t j = 0; j < rows_j; ++j)
       offsets[j] = (j / cin) * g.dilation_w * cin + j % cin;
-    for (int64_t r = 0; r < out_rows; ++r) {
-      const int64_t n = r / g.out_h, oy = r % g.out_h;
+    for (int64_t jb = 0; jb <= j_blocks; ++jb) j_start[jb] = rows_j * jb / j_blocks;
+    // (kh, jb, cb) of task `first`; later tasks step them like digits (the
+    // three divisions per task and row cost more than MNIST's whole tile).
+    const int64_t kh_first = first / (j_blocks * co_blocks);
+    const int64_t jb_first = (first / co_blocks) % j_blocks, cb_first = first % co_blocks;
+    for (int64_t r = 0, n = 0, oy = 0; r < out_rows; ++r, ++oy) {  // (n, oy) of row r
+      if (oy == g.out_h) {
+        oy = 0;
+        ++n;
+      }
       input_rows(g, x + n * in_floats, oy, buf, rows);
       const float* dz_row = dz + r * g.out_w * cout;
+      int64_t next_kh = kh_first, next_jb = jb_first, next_cb = cb_first;
       for (int64_t task = first; task < last; ++task) {
-        const int64_t kh = task / (j_blocks * co_blocks);
-        const int64_t jb = (task / co_blocks) % j_blocks, cb = task % co_blocks;
+        const int64_t kh = next_kh, jb = next_jb, cb = next_cb;
+        if (++next_cb == co_blocks) {
+          next_cb = 0;
+          if (++next_jb == j_blocks) {
+            next_jb = 0;
+            ++next_kh;
+          }
+        }
         if (!rows[kh]) continue;
-        const int64_t j0 = rows_j * jb / j_blocks, j1 = rows_j * (jb + 1) / j_blocks;
+        const int64_t j0 = j_start[jb], j1 = j_start[jb + 1];
         WeightGradArgs a{rows[kh], dz_row + cb * width,
                          dw + (kh * rows_j + j0) * cout + cb * width,
                          g.out_w, cout, g.stride_w * cin, offsets + j0, cout - cb * width};
         const int j_count = static_cast<int>(j1 - j0);
-        if (contiguous) {
+        if (cin1_pairs) {
+          weight_grad_tile_cin1_any(a, j_count);
+        } else if (contiguous) {
           if (nv == 2)
             weight_grad_tile_any<2, true>(a, j_count);
           else
@@ -897,12 +989,21 @@ static inline void weight_grad(const ConvGeometry& g, const float* x, const floa
       }
     }
   }
-  if (db) {  // fixed pixel order, vectorised over channels
+  if (db) {  // each db[o] summed over the pixels in order, in registers, 64 channels a pass
     const int64_t pixels = out_rows * g.out_w;
-    for (int64_t p = 0; p < pixels; ++p) {
-      const float* d = dz + p * cout;
-#pragma omp simd
-      for (int64_t o = 0; o < cout; ++o) db[o] += d[o];
+    for (int64_t c0 = 0; c0 < cout; c0 += 4 * kLanes) {
+      __mmask16 m[4];
+      __m512 acc[4];
+      for (int v = 0; v < 4; ++v) {
+        m[v] = lane_mask(cout - c0 - v * kLanes);
+        acc[v] = _mm512_setzero_ps();
+      }
+      const float* d = dz + c0;
+      for (int64_t p = 0; p < pixels; ++p, d += cout)
+        PYCNN_UNROLL
+        for (int v = 0; v < 4; ++v)
+          if (m[v]) acc[v] = _mm512_add_ps(acc[v], _mm512_maskz_loadu_ps(m[v], d + v * kLanes));
+      for (int v = 0; v < 4; ++v) _mm512_mask_storeu_ps(db + c0 + v * kLanes, m[v], acc[v]);
     }
   }
 }
