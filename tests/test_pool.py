@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import pycnn
+from pycnn import _C
 from pycnn.ops import pool as ops
 from pycnn.ops.conv import padding_amounts
 from pycnn.reference import pool as ref
@@ -20,6 +21,9 @@ CASES = [
     ((2, 5, 6, 3), (1, 1), (2, 1), "valid"),      # 1x1 pool
     ((1, 11, 6, 17), (4, 3), (3, 2), "same"),     # odd channel count
     ((2, 6, 6, 3), (6, 6), (1, 1), "valid"),      # global
+    ((2, 7, 9, 8), (2, 2), (2, 2), "valid"),      # 8 channels: a 2-wide window is one vector
+    ((1, 5, 7, 8), (2, 2), (2, 2), "same"),       # ... and a clipped window at the edge
+    ((2, 6, 6, 16), (2, 2), (2, 2), "valid"),
 ]
 
 
@@ -241,3 +245,16 @@ def test_pooling_bad_inputs_name_the_layer():
         layer.build((None, 1, 5, 3))     # pool larger than the input
     with pytest.raises(ValueError, match="my_gpool"):
         P.GlobalAveragePooling2D(name="my_gpool").build((None, 5, 3))
+
+
+@pytest.mark.parametrize("x_shape", [(2, 7, 9, 8), (1, 6, 5, 8), (2, 4, 4, 16)])
+def test_max_pool_backward_before_relu_matches_reference(isa, rng, x_shape):
+    """relu_y gating (conv -> ReLU -> pool in training): dy passes where the
+    pooled ReLU output is > 0, ties resolved by the argmax as the reference."""
+    x = np.maximum(rng.integers(-2, 3, x_shape).astype(np.float32), 0.0)  # ReLU output, ties
+    pads = _pads(x_shape, (2, 2), (2, 2), "same")
+    y, argmax = ops.max_pool2d_forward(x, (2, 2), (2, 2), pads)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    want = ref.max_pool2d_backward(dy * (y > 0), argmax, x_shape)
+    got = _C.max_pool2d_backward(dy, argmax, x_shape, (2, 2), (2, 2), pads, y)
+    assert_close(got, want, what=f"max pool dx before relu {isa}")
