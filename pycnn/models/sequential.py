@@ -102,6 +102,7 @@ class Sequential(Model):
         self._layers = [input_layer] + list(self._stack)
         self._build_shapes = input_layer.output.shape
         self._plan_cache = None  # the layers changed: rebuild the inference plan
+        self._checked_shape = None
         self.built = True
 
     def _ensure_built(self, x):
@@ -174,8 +175,13 @@ class Sequential(Model):
             return self.forward(x, training=False)[0]
         if isinstance(x, list) and len(x) == 1:
             x = x[0]
-        self._ensure_built(x)
-        self._check_inputs([x])
+        # Build and validate once per input shape (per-call checks were a
+        # tenth of a batch-1 MNIST predict).
+        shape = x.shape[1:] if type(x) is np.ndarray else None
+        if shape is None or shape != self.__dict__.get("_checked_shape"):
+            self._ensure_built(x)
+            self._check_inputs([x])
+            self._checked_shape = shape
         return self._inference_plan().run([x])[0]
 
     def backward(self, cache, dy, need_dx=True):
