@@ -27,6 +27,10 @@ CASES = [
     ((6, 4, 4, 40), (3, 3, 16), (1, 1), (1, 1), "valid"),    # several samples per chunk
     ((3, 5, 5, 160), (3, 3, 40), (1, 1), (1, 1), "same"),     # row pairs across samples, odd
     ((1, 7, 7, 150), (3, 3, 36), (1, 1), (2, 2), "same"),     # row pairs, dilation
+    # 32 / 64 input channels, stride 1: tiles with a compile-time pixel step
+    ((2, 7, 27, 32), (3, 3, 40), (1, 1), (1, 1), "same"),
+    ((1, 6, 13, 64), (3, 3, 64), (1, 1), (1, 1), "valid"),
+    ((1, 5, 9, 32), (2, 3, 33), (1, 1), (1, 1), "valid"),
     # one input, 8 output channels: pixel pairs share a vector; odd and even
     # tile widths, 28-pixel tiles, a stride along y
     ((2, 9, 13, 1), (5, 5, 8), (1, 1), (1, 1), "same"),
