@@ -49,11 +49,19 @@ void conv2d_maxpool_forward(const ConvGeometry& g, const PoolGeometry& pg, const
   const int64_t rows_fit = std::max<int64_t>(1, kBandFloats / std::max<int64_t>(1, conv_row_floats));
   int64_t per_band = std::max<int64_t>(1, rows_fit / std::max<int64_t>(1, pg.stride_h));
   per_band = std::min(per_band, pg.out_h);
-  const int64_t bands = (pg.out_h + per_band - 1) / per_band;
-  const int64_t tasks = g.batch * bands;
   const double flops = 2.0 * g.batch * g.out_h * g.out_w * g.out_c * g.kernel_h * g.kernel_w *
                        static_cast<double>(g.in_c);
-  const int nt = static_cast<int>(std::min<int64_t>(threads_for_work(flops), tasks));
+  const int work_threads = threads_for_work(flops);
+  if (g.batch < work_threads) {
+    // Few samples: a multiple of the threads' count of bands, so no thread
+    // waits on a last odd band (batch 1, 37 pool rows: 7 bands ran 4 + 3).
+    const int64_t want = (pg.out_h + per_band - 1) / per_band;
+    const int64_t even = (want + work_threads - 1) / work_threads * work_threads;
+    per_band = std::max<int64_t>(1, (pg.out_h + even - 1) / even);
+  }
+  const int64_t bands = (pg.out_h + per_band - 1) / per_band;
+  const int64_t tasks = g.batch * bands;
+  const int nt = static_cast<int>(std::min<int64_t>(work_threads, tasks));
   const int64_t band_rows_max = std::min<int64_t>(g.out_h, (per_band - 1) * pg.stride_h + pg.pool_h);
   const int64_t in_sample = g.in_h * g.in_w * g.in_c;
   const int64_t out_sample = pg.out_h * pg.out_w * pg.channels;
