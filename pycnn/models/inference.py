@@ -123,6 +123,29 @@ def fold_batchnorm(kernel, bias, bn):
     return np.ascontiguousarray(k), b.astype(np.float32)
 
 
+def folded_weights(cache, layer, bn, pack):
+    """(kernel, bias, packed) of a Conv2D/Dense with ``bn`` (or None) folded in,
+    packed by ``pack``; rebuilt by ``cache`` only when a source variable's
+    version (or the ISA) changes."""
+    sources = [layer.kernel, layer.bias]
+    if bn is not None:
+        sources += [bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance]
+
+    def build():
+        kernel = layer.kernel.value
+        bias = layer.bias.value if layer.use_bias else None
+        if bn is not None:
+            kernel, bias = fold_batchnorm(kernel, bias, bn)
+        return kernel, bias, pack(kernel)
+
+    return cache.get([v for v in sources if v is not None],
+                     None if bn is None else bn.epsilon, build)
+
+
+def _pack_dense(kernel):
+    return _C.gemm_pack_b(kernel, False)
+
+
 # ----- steps -------------------------------------------------------------------
 class _LayerStep:
     """One layer call, as the training-free forward does it."""
@@ -192,20 +215,7 @@ class _ConvStep(_FusedStep):
     def _folded(self):
         """(kernel, bias, packed kernel): BatchNormalization folded in, packed once
         per weight version for this ISA."""
-        conv, bn = self.conv, self.bn
-        sources = [conv.kernel, conv.bias]
-        if bn is not None:
-            sources += [bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance]
-        return self.weights.get([v for v in sources if v is not None],
-                                None if bn is None else bn.epsilon, self._fold_and_pack)
-
-    def _fold_and_pack(self):
-        conv = self.conv
-        kernel = conv.kernel.value
-        bias = conv.bias.value if conv.use_bias else None
-        if self.bn is not None:
-            kernel, bias = fold_batchnorm(kernel, bias, self.bn)
-        return kernel, bias, _C.conv2d_pack_weights(kernel)
+        return folded_weights(self.weights, self.conv, self.bn, _C.conv2d_pack_weights)
 
     def _geometry(self, x):
         """(pads, pool pads) for an input of x's shape, validated once per shape
@@ -285,24 +295,11 @@ class _DenseStep(_FusedStep):
         self.dense, self.bn, self.act = dense, bn, act
         self.weights = _DerivedCache()
 
-    def _fold_and_pack(self):
-        dense = self.dense
-        kernel = dense.kernel.value
-        bias = dense.bias.value if dense.use_bias else None
-        if self.bn is not None:
-            kernel, bias = fold_batchnorm(kernel, bias, self.bn)
-        return kernel, bias, _C.gemm_pack_b(kernel, False)
-
     def compute(self, xs):
         x = f32(xs[0])
-        dense, bn = self.dense, self.bn
+        dense = self.dense
         dense._check_call_shape(x)
-        sources = [dense.kernel, dense.bias]
-        if bn is not None:
-            sources += [bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance]
-        kernel, bias, packed = self.weights.get([v for v in sources if v is not None],
-                                                None if bn is None else bn.epsilon,
-                                                self._fold_and_pack)
+        kernel, bias, packed = folded_weights(self.weights, dense, self.bn, _pack_dense)
         code, param = self.output_act()
         lead = x.shape[:-1]
         x2 = x.reshape(-1, x.shape[-1])
