@@ -72,11 +72,15 @@ def _randomise_bn(model, rng):
 
 def _check_plan(model, x, rtol=2e-5, atol=2e-5):
     y_ref, _ = model.forward(x, training=False)
+    # Twice: a chain plan runs its Python steps first, then its compiled
+    # InferenceChain (same kernels, so the same bits).
     y = model.predict_on_batch(x)
-    ys, refs = (y, y_ref) if isinstance(y, list) else ([y], [y_ref])
-    for a, b in zip(ys, refs):
-        assert a.shape == b.shape
+    y2 = model.predict_on_batch(x)
+    ys, refs, ys2 = (y, y_ref, y2) if isinstance(y, list) else ([y], [y_ref], [y2])
+    for a, b, a2 in zip(ys, refs, ys2):
+        assert a.shape == b.shape == a2.shape
         assert_close(a, b, rtol=rtol, atol=atol)
+        np.testing.assert_array_equal(a2, a)
     return model._inference_plan()
 
 

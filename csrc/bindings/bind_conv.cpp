@@ -27,6 +27,21 @@ void conv_packed_dims(const FArray& kernel, int64_t (&dims)[6], int64_t* floats)
   PYCNN_DISPATCH(conv2d_packed_floats, dims[0], dims[1], dims[2], dims[3], floats);
 }
 
+}  // namespace
+
+const float* checked_packed_kernel(const std::string& op, const FArray& kernel,
+                                   const std::optional<FArray>& packed) {
+  if (!packed) return nullptr;
+  int64_t dims[6];
+  int64_t floats = 0;
+  conv_packed_dims(kernel, dims, &floats);
+  const float* pp =
+      check_packed(op, *packed, PackedKind::conv2d_forward, kConvPackedLayout, dims, floats);
+  return floats == 0 ? nullptr : pp;
+}
+
+namespace {
+
 FArray conv2d_pack_weights(const FArray& kernel) {
   const std::string op = "conv2d_pack_weights";
   check_ndim(op, "kernel", kernel, 4);
@@ -46,18 +61,6 @@ FArray conv2d_pack_weights(const FArray& kernel) {
   return out;
 }
 
-// The packed payload for `kernel` on this ISA, or null (none given, or this
-// ISA's path reads the kernel itself); ValueError when it does not match.
-const float* checked_packed_kernel(const std::string& op, const FArray& kernel,
-                                   const std::optional<FArray>& packed) {
-  if (!packed) return nullptr;
-  int64_t dims[6];
-  int64_t floats = 0;
-  conv_packed_dims(kernel, dims, &floats);
-  const float* pp =
-      check_packed(op, *packed, PackedKind::conv2d_forward, kConvPackedLayout, dims, floats);
-  return floats == 0 ? nullptr : pp;
-}
 
 // residual (optional): an array of the output's shape that is overwritten
 // with y = act(conv(x) + bias + residual) and returned (ResNet's

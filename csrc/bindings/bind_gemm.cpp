@@ -38,6 +38,16 @@ FArray gemm_pack_b(const FArray& b, bool trans_b) {
   return out;
 }
 
+}  // namespace
+
+const float* checked_packed_b(const std::string& op, int64_t k, int64_t n, bool trans_b,
+                              const FArray& packed_b) {
+  const GemmPackedDims pd = gemm_packed_dims(k, n, trans_b);
+  return check_packed(op, packed_b, PackedKind::gemm_b, kGemmPackedLayout, pd.dims, pd.floats);
+}
+
+namespace {
+
 FArray gemm_call(const FArray& a, const FArray& b, bool trans_a, bool trans_b,
                  std::optional<FArray> bias, int act, float act_param, bool naive,
                  const std::optional<FArray>& packed_b = std::nullopt) {
@@ -54,12 +64,7 @@ FArray gemm_call(const FArray& a, const FArray& b, bool trans_a, bool trans_b,
   // rows of C in the same call (a batch-1 softmax Dense: one binding call).
   const bool softmax = act == static_cast<int>(Act::softmax);
   const Epilogue ep = checked_epilogue(op, bias, n, softmax ? 0 : act, act_param);
-  const float* ppacked = nullptr;
-  if (packed_b) {
-    const GemmPackedDims pd = gemm_packed_dims(k, n, trans_b);
-    ppacked = check_packed(op, *packed_b, PackedKind::gemm_b, kGemmPackedLayout, pd.dims,
-                           pd.floats);
-  }
+  const float* ppacked = packed_b ? checked_packed_b(op, k, n, trans_b, *packed_b) : nullptr;
   FArray c = new_array({m, n});
   const float* pa = a.data();
   const float* pb = b.data();

@@ -133,5 +133,6 @@ void bind_act(py::module_& m);
 void bind_norm(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_rnn(py::module_& m);
+void bind_chain(py::module_& m);
 
 }  // namespace pycnn

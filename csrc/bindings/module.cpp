@@ -11,4 +11,5 @@ PYBIND11_MODULE(_C, m) {
   pycnn::bind_norm(m);
   pycnn::bind_optim(m);
   pycnn::bind_rnn(m);
+  pycnn::bind_chain(m);
 }

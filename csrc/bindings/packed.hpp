@@ -67,4 +67,13 @@ inline const float* check_packed(const std::string& op, const FArray& packed, Pa
   return packed.data() + kPackedHeaderFloats;
 }
 
+// The payloads the conv and GEMM bindings accept (bind_conv.cpp, bind_gemm.cpp),
+// checked against the kernel / op(B) shapes they were packed for.
+// checked_packed_kernel: null when none is given or this ISA's conv reads the
+// kernel itself.
+const float* checked_packed_kernel(const std::string& op, const FArray& kernel,
+                                   const std::optional<FArray>& packed);
+const float* checked_packed_b(const std::string& op, int64_t k, int64_t n, bool trans_b,
+                              const FArray& packed_b);
+
 }  // namespace pycnn

@@ -123,13 +123,19 @@ def fold_batchnorm(kernel, bias, bn):
     return np.ascontiguousarray(k), b.astype(np.float32)
 
 
+def weight_sources(layer, bn):
+    """The variables a Conv2D/Dense step's folded weights are made from."""
+    sources = [layer.kernel, layer.bias]
+    if bn is not None:
+        sources += [bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance]
+    return [v for v in sources if v is not None]
+
+
 def folded_weights(cache, layer, bn, pack):
     """(kernel, bias, packed) of a Conv2D/Dense with ``bn`` (or None) folded in,
     packed by ``pack``; rebuilt by ``cache`` only when a source variable's
     version (or the ISA) changes."""
-    sources = [layer.kernel, layer.bias]
-    if bn is not None:
-        sources += [bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance]
+    sources = weight_sources(layer, bn)
 
     def build():
         kernel = layer.kernel.value
@@ -138,8 +144,7 @@ def folded_weights(cache, layer, bn, pack):
             kernel, bias = fold_batchnorm(kernel, bias, bn)
         return kernel, bias, pack(kernel)
 
-    return cache.get([v for v in sources if v is not None],
-                     None if bn is None else bn.epsilon, build)
+    return cache.get(sources, None if bn is None else bn.epsilon, build)
 
 
 def _pack_dense(kernel):
@@ -218,19 +223,23 @@ class _ConvStep(_FusedStep):
         return folded_weights(self.weights, self.conv, self.bn, _C.conv2d_pack_weights)
 
     def _geometry(self, x):
-        """(pads, pool pads) for an input of x's shape, validated once per shape
-        (a wrong input gets the layers' own errors)."""
+        """(pads, pool pads, conv output shape) for an input of x's shape,
+        validated once per shape (a wrong input gets the layers' own errors)."""
         geometry = self._shapes.get(x.shape)
         if geometry is not None:
             return geometry
         conv = self.conv
         if x.ndim != 4 or x.shape[-1] != conv.kernel.shape[2]:
             raise_from_layers(self.fallback, x)
+        return self._geometry_of(x.shape)
+
+    def _geometry_of(self, shape):
+        conv = self.conv
         t = b = l = r = 0
         if self.zero_pad is not None:
             (t, b), (l, r) = self.zero_pad.padding
-        spatial = (x.shape[1] + t + b, x.shape[2] + l + r)
-        conv_shape = conv.compute_output_shape((x.shape[0],) + spatial + (x.shape[3],))
+        spatial = (shape[1] + t + b, shape[2] + l + r)
+        conv_shape = conv.compute_output_shape((shape[0],) + spatial + (shape[3],))
         pads = conv._pads(spatial)
         pads = (pads[0] + t, pads[1] + b, pads[2] + l, pads[3] + r)
         pool_pads = None
@@ -239,8 +248,25 @@ class _ConvStep(_FusedStep):
             pool_pads = tuple(self.pool._pads(conv_shape[1:-1]))
         if len(self._shapes) > 32:
             self._shapes.clear()
-        geometry = self._shapes[x.shape] = (pads, pool_pads, tuple(conv_shape))
+        geometry = self._shapes[tuple(shape)] = (pads, pool_pads, tuple(conv_shape))
         return geometry
+
+    def variables(self):
+        return weight_sources(self.conv, self.bn)
+
+    def compile_into(self, chain, shape):
+        """Appends this step to an InferenceChain taking inputs of ``shape``
+        (already accepted by compute)."""
+        conv, pool = self.conv, self.pool
+        pads, pool_pads, _ = self._geometry_of(shape)
+        kernel, bias, packed = self._folded()
+        code, param = self._activation()
+        if pool is None:
+            chain.add_conv(kernel, bias, packed, conv.strides, conv.dilation_rate, pads, code,
+                           param)
+        else:
+            chain.add_conv(kernel, bias, packed, conv.strides, conv.dilation_rate, pads, code,
+                           param, pool.pool_size, pool.strides, pool_pads)
 
     def compute(self, xs):
         x = f32(xs[0])
@@ -295,6 +321,13 @@ class _DenseStep(_FusedStep):
         self.dense, self.bn, self.act = dense, bn, act
         self.weights = _DerivedCache()
 
+    def variables(self):
+        return weight_sources(self.dense, self.bn)
+
+    def compile_into(self, chain, shape):
+        kernel, bias, packed = folded_weights(self.weights, self.dense, self.bn, _pack_dense)
+        chain.add_dense(kernel, bias, packed, *self.output_act())
+
     def compute(self, xs):
         x = f32(xs[0])
         dense = self.dense
@@ -331,21 +364,31 @@ class _MaxPoolStep(_FusedStep):
         super().__init__(in_keys, out_key, fallback)
         self.pool, self.zero_pad = pool, zero_pad
 
-    def compute(self, xs):
-        x = xs[0]
+    def _pads(self, shape):
         pool = self.pool
-        if x.ndim != 4:
-            raise_from_layers(self.fallback, x)
         t = b = l = r = 0
         if self.zero_pad is not None:
             (t, b), (l, r) = self.zero_pad.padding
-        padded = (x.shape[0], x.shape[1] + t + b, x.shape[2] + l + r, x.shape[3])
+        padded = (shape[0], shape[1] + t + b, shape[2] + l + r, shape[3])
         pool.compute_output_shape(padded)
         pads = pool._pads(padded[1:-1])
-        pads = (pads[0] + t, pads[1] + b, pads[2] + l, pads[3] + r)
-        y, _ = pool_ops.max_pool2d_forward(x, pool.pool_size, pool.strides, pads,
+        return (pads[0] + t, pads[1] + b, pads[2] + l, pads[3] + r)
+
+    def compute(self, xs):
+        x = xs[0]
+        if x.ndim != 4:
+            raise_from_layers(self.fallback, x)
+        pool = self.pool
+        y, _ = pool_ops.max_pool2d_forward(x, pool.pool_size, pool.strides, self._pads(x.shape),
                                            with_argmax=False)
         return y
+
+    def variables(self):
+        return []
+
+    def compile_into(self, chain, shape):
+        pool = self.pool
+        chain.add_maxpool(pool.pool_size, pool.strides, self._pads(shape))
 
 
 class _AliasStep:
@@ -366,6 +409,12 @@ class _FlattenStep(_FusedStep):
 
     def __init__(self, in_keys, out_key, fallback):
         super().__init__(in_keys, out_key, fallback)
+
+    def variables(self):
+        return []
+
+    def compile_into(self, chain, shape):
+        chain.add_flatten()
 
     def compute(self, xs):
         x = xs[0]
@@ -409,13 +458,22 @@ class InferencePlan:
         for k, i in last_use.items():
             if k not in keep:
                 self.release[i].append(k)
-        self.chain = self._as_chain()
+        chain_steps = self._as_chain()
+        self.chain = None if chain_steps is None else [step.compute for step in chain_steps]
+        # A chain of steps the C++ InferenceChain runs, compiled after the
+        # Python path first accepts a sample shape (so bad input gets the
+        # layers' own errors): (sample shape, key, InferenceChain).
+        self._compilable = chain_steps if chain_steps and all(
+            hasattr(step, "compile_into") for step in chain_steps) and any(
+            not isinstance(step, _FlattenStep) for step in chain_steps) else None
+        self._variables = [v for step in self._compilable or [] for v in step.variables()]
+        self._compiled = None
 
     def _as_chain(self):
-        """The fused steps' compute functions when the plan is one chain (one
-        input, each step reading the previous output, no layer replays so no
-        masks): run() then passes one array along, without the bookkeeping
-        (a batch-1 MNIST predict spent a fifth of its time there)."""
+        """The fused steps when the plan is one chain (one input, each step
+        reading the previous output, no layer replays so no masks): run() then
+        passes one array along, without the bookkeeping (a batch-1 MNIST
+        predict spent a fifth of its time there)."""
         if len(self.input_keys) != 1 or len(self.output_keys) != 1:
             return None
         key, chain = self.input_keys[0], []
@@ -423,17 +481,36 @@ class InferencePlan:
             if isinstance(step, _AliasStep) and step.in_key == key:
                 key = step.out_key
             elif isinstance(step, _FusedStep) and step.in_keys == [key]:
-                chain.append(step.compute)
+                chain.append(step)
                 key = step.out_key
             else:
                 return None
         return chain if key == self.output_keys[0] else None
 
+    def _chain_key(self):
+        return _C.get_isa(), tuple(map(_version_of, self._variables))
+
+    def _compile(self, x):
+        """The InferenceChain for x's sample shape and the current weights."""
+        shape = x.shape[1:]
+        chain = _C.InferenceChain(list(shape))
+        for step in self._compilable:
+            step.compile_into(chain, (1,) + tuple(chain.output_shape))
+        self._compiled = (shape, self._chain_key(), chain)
+
     def run(self, xs):
         if self.chain is not None:
             x = xs[0]
+            compiled = self._compiled
+            if compiled is not None and type(x) is np.ndarray and x.shape[1:] == compiled[0] \
+                    and x.dtype == np.float32 and x.flags.c_contiguous and x.shape[0] \
+                    and self._chain_key() == compiled[1]:
+                return [compiled[2].run(x)]
             for compute in self.chain:
                 x = compute([x])
+            x0 = xs[0]
+            if self._compilable is not None and type(x0) is np.ndarray and x0.shape[0]:
+                self._compile(x0)
             return [x]
         values = dict(zip(self.input_keys, xs))
         masks = {}
