@@ -188,7 +188,9 @@ class ModelLock:
         self._local.reads = 0
         with self._cond:
             self._readers -= 1
-            if self._readers == 0:
+            # Only writers wait for readers (notify_all was a third of a
+            # batch-1 predict's locking).
+            if self._readers == 0 and self._writers_waiting:
                 self._cond.notify_all()
 
     @contextlib.contextmanager

@@ -250,15 +250,35 @@ def test_nested_model_uses_its_plan(rng):
     assert_close(model(x), model.forward(x, training=False)[0], rtol=2e-5, atol=2e-5)
 
 
-def test_fusion_can_be_turned_off(rng, monkeypatch):
-    model = _residual_net()
-    _randomise_bn(model, rng)
-    x = rng.standard_normal((2, 12, 12, 3)).astype(np.float32)
-    monkeypatch.setenv("PYCNN_FUSE", "0")
-    plan = _check_plan(model, x)
-    assert all(isinstance(s, inference._LayerStep) for s in plan.steps)
-    monkeypatch.setenv("PYCNN_FUSE", "1")
+@pytest.mark.parametrize("net", ["residual", "chain"])
+def test_fusion_can_be_turned_off(rng, net):
+    if net == "residual":
+        model = _residual_net()
+        _randomise_bn(model, rng)
+        x = rng.standard_normal((2, 12, 12, 3)).astype(np.float32)
+    else:
+        model = pycnn.Sequential([layers.Input((6, 6, 2)), layers.Conv2D(3, 3), layers.Flatten(),
+                                  layers.Dense(2)])
+        x = rng.standard_normal((2, 6, 6, 2)).astype(np.float32)
+    _check_plan(model, x)
+    try:
+        inference.set_fusion(False)
+        plan = _check_plan(model, x)
+        assert all(isinstance(s, inference._LayerStep) for s in plan.steps)
+        assert plan._compiled is None
+    finally:
+        inference.set_fusion(True)
     assert not all(isinstance(s, inference._LayerStep) for s in model._inference_plan().steps)
+
+
+def test_fusion_env_is_read_at_import():
+    import subprocess
+    import sys
+    code = ("from pycnn.models import inference; print(inference.fusion_enabled())")
+    for value, want in (("0", "False"), ("1", "True")):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**__import__("os").environ, "PYCNN_FUSE": value}, check=True)
+        assert out.stdout.strip() == want
 
 
 # ----- folded weights follow weight changes ----------------------------------------

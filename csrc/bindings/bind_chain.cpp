@@ -18,6 +18,7 @@
 #include "conv/conv.hpp"
 #include "core/isa.hpp"
 #include "gemm/gemm.hpp"
+#include "optim/optim.hpp"
 #include "pool/pool.hpp"
 
 namespace pycnn {
@@ -142,7 +143,9 @@ class InferenceChain {
 
   std::vector<int64_t> output_shape() const { return shape_; }
 
-  FArray run(const FArray& x) const {
+  // y for x, or None when check_finite and x holds a NaN or an infinity
+  // (the caller's slow path then reports it).
+  py::object run(const FArray& x, bool check_finite) const {
     bool same = static_cast<size_t>(x.ndim()) == in_shape_.size() + 1;
     for (size_t i = 0; same && i < in_shape_.size(); ++i) same = x.shape(i + 1) == in_shape_[i];
     if (!same)
@@ -165,13 +168,23 @@ class InferenceChain {
     CachedBlock ping(steps_.size() > 1 ? widest : 0), pong(two ? widest : 0);
     const float* src = x.data();
     float* out = y.mutable_data();
-    py::gil_scoped_release nogil;
-    for (size_t i = 0; i < steps_.size(); ++i) {
-      float* dst = i + 1 == steps_.size() ? out : (i % 2 == 0 ? ping.p : pong.p);
-      run_step(steps_[i], batch, src, dst);
-      src = dst;
+    bool finite = true;
+    {
+      py::gil_scoped_release nogil;
+      if (check_finite) {
+        const int64_t size = x.size();
+        int64_t bad = -1;
+        PYCNN_DISPATCH(first_nonfinite, &src, &size, 1, &bad);
+        finite = bad < 0;
+      }
+      for (size_t i = 0; finite && i < steps_.size(); ++i) {
+        float* dst = i + 1 == steps_.size() ? out : (i % 2 == 0 ? ping.p : pong.p);
+        run_step(steps_[i], batch, src, dst);
+        src = dst;
+      }
     }
-    return y;
+    if (!finite) return py::none();
+    return std::move(y);
   }
 
  private:
@@ -238,7 +251,7 @@ void bind_chain(py::module_& m) {
       .def("add_dense", &InferenceChain::add_dense, py::arg("kernel"), py::arg("bias"),
            py::arg("packed"), py::arg("act"), py::arg("act_param"))
       .def_property_readonly("output_shape", &InferenceChain::output_shape)
-      .def("run", &InferenceChain::run, py::arg("x"));
+      .def("run", &InferenceChain::run, py::arg("x"), py::arg("check_finite") = false);
 }
 
 }  // namespace pycnn

@@ -11,6 +11,7 @@ import numpy as np
 
 from pycnn.backend import KerasTensor, unique_name
 from pycnn.layers.base import InputLayer, Layer, call_forward, shape_str
+from pycnn._threads import model_lock
 from pycnn.models.training import Trainer
 
 
@@ -210,9 +211,31 @@ class Model(Trainer, Layer):
             self._plan_cache = cached
         return cached[1]
 
+    def _uses_plan(self):
+        """False for a subclass with its own forward (it runs that instead)."""
+        return type(self).forward is Model.forward
+
+    def _predict_compiled(self, x):
+        """predict_on_batch of one ndarray by the plan's compiled chain (one C++
+        call, no Python per layer), or None where that does not apply: the
+        checked path then runs and reports any problem. The chain exists only
+        for a sample shape the checked path has accepted."""
+        cached = self.__dict__.get("_plan_cache")
+        if cached is None or cached[1]._compiled is None or not self._uses_plan():
+            return None
+        from pycnn.models import inference
+        if cached[0] != inference.fusion_enabled():
+            return None
+        lock = model_lock(self)
+        took = lock._acquire_read()  # not `with lock.read()`: its guard object cost 1 us here
+        try:
+            return cached[1].run_compiled(x)
+        finally:
+            lock._release_read(took)
+
     def _forward_inference(self, inputs):
         """forward(inputs, training=False) without caches, through the plan."""
-        if type(self).forward is not Model.forward:  # a subclass with its own forward
+        if not self._uses_plan():  # a subclass with its own forward
             return self.forward(inputs, training=False)[0]
         xs = inputs if isinstance(inputs, list) else [inputs]
         if len(xs) != len(self.inputs):

@@ -21,7 +21,8 @@ Folded weights are cached per step and rebuilt when a source variable's
 ``_version`` changes (assign, optimizer step, loading), so a training loop
 that predicts between steps stays correct and a frozen backbone folds once.
 Layers carrying a mask, and everything unrecognised, run their own forward.
-``PYCNN_FUSE=0`` turns every fusion off (the plan then replays the layers).
+``PYCNN_FUSE=0`` (read at import) or ``set_fusion(False)`` turns every fusion
+off (the plan then replays the layers).
 """
 import operator
 import os
@@ -46,8 +47,19 @@ _EPILOGUE_MAX_CODE = 9  # codes the GEMM / conv epilogues apply (softmax needs r
 _IDENTITY_AT_INFERENCE = (Dropout, SpatialDropout1D)
 
 
+# Read once at import (a per-call environment lookup cost a batch-1 predict
+# about 4 us); set_fusion changes it at run time.
+_fusion = os.environ.get("PYCNN_FUSE", "1") != "0"
+
+
 def fusion_enabled():
-    return os.environ.get("PYCNN_FUSE", "1") != "0"
+    return _fusion
+
+
+def set_fusion(enabled):
+    """Turns the plans' fusions on or off (plans are rebuilt on next use)."""
+    global _fusion
+    _fusion = bool(enabled)
 
 
 def epilogue_act(layer):
@@ -497,6 +509,16 @@ class InferencePlan:
         for step in self._compilable:
             step.compile_into(chain, (1,) + tuple(chain.output_shape))
         self._compiled = (shape, self._chain_key(), chain)
+
+    def run_compiled(self, x):
+        """The compiled chain's output for a float32 C-contiguous ndarray x of
+        the sample shape the chain was built for, holding only finite values;
+        else None (the caller takes the checked path)."""
+        compiled = self._compiled
+        if compiled is None or x.shape[1:] != compiled[0] or x.dtype != np.float32 or \
+                not x.flags.c_contiguous or not x.shape[0] or self._chain_key() != compiled[1]:
+            return None
+        return compiled[2].run(x, True)
 
     def run(self, xs):
         if self.chain is not None:

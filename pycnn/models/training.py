@@ -389,6 +389,10 @@ class Trainer:
         return self._format_result(logs, return_dict)
 
     def predict_on_batch(self, x):
+        if type(x) is np.ndarray and hasattr(self, "_predict_compiled"):
+            y = self._predict_compiled(x)
+            if y is not None:
+                return y
         xb, _, _ = data_adapter.single_batch(x, None, None, None, model=self,
                                              require_y=False, what="predict_on_batch")
         if not self.built and hasattr(self, "_ensure_built"):
