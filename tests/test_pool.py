@@ -24,7 +24,26 @@ CASES = [
     ((2, 7, 9, 8), (2, 2), (2, 2), "valid"),      # 8 channels: a 2-wide window is one vector
     ((1, 5, 7, 8), (2, 2), (2, 2), "same"),       # ... and a clipped window at the edge
     ((2, 6, 6, 16), (2, 2), (2, 2), "valid"),
+    ((3, 6, 12, 8), (2, 2), (2, 2), "valid"),     # 8 channels: two windows per vector
+    ((1, 4, 10, 8), (2, 2), (2, 2), "valid"),     # ... and an odd last window
+    ((2, 9, 11, 8), (3, 2), (2, 2), "same"),      # ... 3 window rows, padding on top
 ]
+
+
+@pytest.mark.parametrize("x_shape,pool,strides,padding", [
+    c for c in CASES if c[0][3] in (8, 16)] + [((2, 8, 8, 3), (2, 2), (2, 2), "valid")])
+def test_max_pool_ties_and_nan_match_reference(isa, rng, x_shape, pool, strides, padding):
+    # Ties keep the first value in window order; a NaN wins its window (and
+    # the first NaN is the argmax), as the reference and Keras do.
+    x = rng.integers(-2, 3, x_shape).astype(np.float32)
+    x.reshape(-1)[rng.choice(x.size, x.size // 7, replace=False)] = np.nan
+    pads = _pads(x_shape, pool, strides, padding)
+    y_ref, argmax_ref = ref.max_pool2d_forward(x, pool, strides, pads)
+    y, argmax = ops.max_pool2d_forward(x, pool, strides, pads)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(argmax, argmax_ref)
+    y_only, _ = ops.max_pool2d_forward(x, pool, strides, pads, with_argmax=False)
+    np.testing.assert_array_equal(y_only, y_ref)
 
 
 def _pads(x_shape, pool, strides, padding):

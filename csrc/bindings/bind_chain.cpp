@@ -218,7 +218,7 @@ class InferenceChain {
       }
       case StepKind::dense: {
         const int64_t m = batch * (s.out_floats / s.n);
-        if (s.packed_ptr)
+        if (s.packed_ptr && !gemm_row_skips_packing(m, s.n, false))
           PYCNN_DISPATCH(sgemm_prepacked_b, false, m, s.n, s.k, 1.0f, x, s.k, s.packed_ptr, 0.0f,
                          y, s.n, &s.ep, 0);
         else

@@ -74,7 +74,7 @@ FArray gemm_call(const FArray& a, const FArray& b, bool trans_a, bool trans_b,
     py::gil_scoped_release nogil;
     if (naive)
       PYCNN_DISPATCH(sgemm_naive, trans_a, trans_b, m, n, k, 1.0f, pa, lda, pb, ldb, 0.0f, pc, n, &ep);
-    else if (ppacked)
+    else if (ppacked && !gemm_row_skips_packing(m, n, trans_b))
       PYCNN_DISPATCH(sgemm_prepacked_b, trans_a, m, n, k, 1.0f, pa, lda, ppacked, 0.0f, pc, n,
                      &ep, 0);
     else

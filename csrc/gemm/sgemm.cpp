@@ -277,10 +277,18 @@ Region region_of_thread(const Problem& pr, int thread, int team) {
 // Each column is summed on its own, so the chunking (narrower chunks when a
 // narrow row would leave threads idle) does not change the results.
 void multiply_single_row(const Problem& pr, int threads) {
+  const int64_t a_step = pr.trans_a ? pr.lda : 1;
+#if defined(__AVX512F__)
+  if (pr.n <= 16) {  // one chunk on one thread whatever the count: same bits
+    float acc[16];
+    gemv_narrow_avx512(pr.k, pr.a, a_step, pr.b, pr.ldb, pr.n, acc);
+    finish_columns(pr.alpha, pr.beta, pr.c, pr.ep, 0, pr.n, acc);
+    return;
+  }
+#endif
   const int64_t width = std::clamp<int64_t>(ceil_div(ceil_div(pr.n, threads), 16) * 16, 16,
                                             kGemvChunk);
   const int64_t chunks = ceil_div(pr.n, width);
-  const int64_t a_step = pr.trans_a ? pr.lda : 1;
   std::atomic<bool> out_of_memory{false};
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
   for (int64_t chunk = 0; chunk < chunks; ++chunk) {
