@@ -1,4 +1,11 @@
 // Max pooling forward (value + first argmax per window) and backward.
+
+// GCC 12 flags the _mm512_undefined_ps() inside its own intrinsics headers as
+// "(maybe) uninitialized" once they are inlined here: a known false positive.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <algorithm>
 #include <cstring>
 #if defined(__AVX512F__)
