@@ -271,13 +271,15 @@ def test_fusion_can_be_turned_off(rng, net):
     assert not all(isinstance(s, inference._LayerStep) for s in model._inference_plan().steps)
 
 
-def test_fusion_env_is_read_at_import():
+def test_fusion_env_is_read_at_import(tmp_path):
+    import os
     import subprocess
     import sys
     code = ("from pycnn.models import inference; print(inference.fusion_enabled())")
     for value, want in (("0", "False"), ("1", "True")):
+        # cwd away from the checkout: `python -c` puts the cwd first on sys.path.
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             env={**__import__("os").environ, "PYCNN_FUSE": value}, check=True)
+                             cwd=tmp_path, env={**os.environ, "PYCNN_FUSE": value}, check=True)
         assert out.stdout.strip() == want
 
 

@@ -27,11 +27,13 @@ CASES = [
     ((3, 6, 12, 8), (2, 2), (2, 2), "valid"),     # 8 channels: two windows per vector
     ((1, 4, 10, 8), (2, 2), (2, 2), "valid"),     # ... and an odd last window
     ((2, 9, 11, 8), (3, 2), (2, 2), "same"),      # ... 3 window rows, padding on top
+    ((2, 9, 11, 32), (2, 2), (2, 2), "same"),     # 16k channels: windows inside a row
+    ((1, 6, 8, 48), (3, 2), (2, 2), "same"),      # ... without bounds checks
 ]
 
 
 @pytest.mark.parametrize("x_shape,pool,strides,padding", [
-    c for c in CASES if c[0][3] in (8, 16)] + [((2, 8, 8, 3), (2, 2), (2, 2), "valid")])
+    c for c in CASES if c[0][3] == 8 or c[0][3] % 16 == 0] + [((2, 8, 8, 3), (2, 2), (2, 2), "valid")])
 def test_max_pool_ties_and_nan_match_reference(isa, rng, x_shape, pool, strides, padding):
     # Ties keep the first value in window order; a NaN wins its window (and
     # the first NaN is the argmax), as the reference and Keras do.

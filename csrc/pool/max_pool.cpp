@@ -74,6 +74,51 @@ static inline int64_t max_pool_c8_pairs(const PoolGeometry& g, const float* xs,
   }
   return 2 * pairs;
 }
+
+// Channels a multiple of 16, 2-wide windows at stride 2 from column 0 (the
+// seed-000 pools over 32 and 64 channels): the windows inside the row without
+// per-window bounds, one zmm of channels at a time. Returns how many outputs
+// of the row (from ox = 0) it wrote.
+template <bool kArgmax>
+static inline int64_t max_pool_c16_2wide(const PoolGeometry& g, const float* xs,
+                                         poolwin::Range ry, float* y_row, int32_t* a_row) {
+  const int64_t cc = g.channels;
+  if (cc % 16 != 0 || g.pool_w != 2 || g.stride_w != 2 || g.pad_left != 0 || g.in_w < 2 ||
+      ry.end <= ry.begin)
+    return 0;
+  const int64_t inside = std::min<int64_t>(g.out_w, (g.in_w - 2) / 2 + 1);
+  for (int64_t ox = 0; ox < inside; ++ox) {
+    for (int64_t c = 0; c < cc; c += 16) {
+      __m512 best = _mm512_setzero_ps();
+      __m512i where = _mm512_setzero_si512();
+      __mmask16 nan = 0;
+      for (int64_t iy = ry.begin; iy < ry.end; ++iy) {
+        const int32_t pos0 = static_cast<int32_t>(iy * g.in_w + 2 * ox);
+        const float* p = xs + static_cast<int64_t>(pos0) * cc + c;
+        for (int ix = 0; ix < 2; ++ix) {
+          const __m512 v = _mm512_loadu_ps(p + ix * cc);
+          if (iy == ry.begin && ix == 0) {
+            best = v;
+            if (kArgmax) where = _mm512_set1_epi32(pos0);
+            nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+          } else if (kArgmax) {
+            const __mmask16 larger = _mm512_mask_cmp_ps_mask(~nan, v, best, _CMP_NLE_UQ);
+            nan |= larger & _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+            best = _mm512_mask_mov_ps(best, larger, v);
+            where = _mm512_mask_mov_epi32(where, larger, _mm512_set1_epi32(pos0 + ix));
+          } else {
+            nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+            best = _mm512_max_ps(v, best);
+          }
+        }
+      }
+      if (!kArgmax) best = _mm512_mask_mov_ps(best, nan, _mm512_set1_ps(__builtin_nanf("")));
+      _mm512_storeu_ps(y_row + ox * cc + c, best);
+      if (kArgmax) _mm512_storeu_si512(a_row + ox * cc + c, where);
+    }
+  }
+  return inside;
+}
 #endif
 
 template <bool kArgmax>
@@ -88,8 +133,10 @@ static void max_pool2d_rows(const PoolGeometry& g, const float* x, float* y, int
     const poolwin::Range ry = poolwin::window(oy, g.stride_h, g.pad_top, g.pool_h, g.in_h);
     int64_t ox_done = 0;
 #if defined(__AVX512F__)
-    ox_done = max_pool_c8_pairs<kArgmax>(g, xs, ry, y + row * g.out_w * c_count,
-                                         kArgmax ? argmax + row * g.out_w * c_count : nullptr);
+    float* y_row = y + row * g.out_w * c_count;
+    int32_t* a_row = kArgmax ? argmax + row * g.out_w * c_count : nullptr;
+    ox_done = c_count == 8 ? max_pool_c8_pairs<kArgmax>(g, xs, ry, y_row, a_row)
+                           : max_pool_c16_2wide<kArgmax>(g, xs, ry, y_row, a_row);
 #endif
     for (int64_t ox = ox_done; ox < g.out_w; ++ox) {
       const poolwin::Range rx = poolwin::window(ox, g.stride_w, g.pad_left, g.pool_w, g.in_w);
