@@ -106,6 +106,10 @@ def test_chain_takes_new_sample_shapes_and_any_input_array(rng):
                          model.forward(x.astype(np.float32), training=False)[0],
                          rtol=2e-5, atol=2e-5)
         assert model._inference_plan()._compiled[0] == shape[1:]
+    # Inputs the chain does not take (float64) run the Python steps without rebuilding it.
+    chain = model._inference_plan()._compiled[2]
+    model.predict_on_batch(rng.standard_normal((1, 8, 8, 2)))
+    assert model._inference_plan()._compiled[2] is chain
 
 
 def test_chain_keeps_layer_errors(rng):

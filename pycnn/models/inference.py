@@ -524,14 +524,17 @@ class InferencePlan:
         if self.chain is not None:
             x = xs[0]
             compiled = self._compiled
-            if compiled is not None and type(x) is np.ndarray and x.shape[1:] == compiled[0] \
-                    and x.dtype == np.float32 and x.flags.c_contiguous and x.shape[0] \
-                    and self._chain_key() == compiled[1]:
+            fresh = compiled is not None and type(x) is np.ndarray and \
+                x.shape[1:] == compiled[0] and self._chain_key() == compiled[1]
+            if fresh and x.dtype == np.float32 and x.flags.c_contiguous and x.shape[0]:
                 return [compiled[2].run(x)]
             for compute in self.chain:
                 x = compute([x])
             x0 = xs[0]
-            if self._compilable is not None and type(x0) is np.ndarray and x0.shape[0]:
+            # (Re)build only for a new sample shape or weight version, not for
+            # every float64 or strided input the chain itself does not take.
+            if not fresh and self._compilable is not None and type(x0) is np.ndarray and \
+                    x0.shape[0]:
                 self._compile(x0)
             return [x]
         values = dict(zip(self.input_keys, xs))
