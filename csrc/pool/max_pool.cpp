@@ -19,12 +19,39 @@
 namespace pycnn {
 namespace PYCNN_ISA_NS {
 
-// Window max, and with kArgmax the spatial index of the first max (the
-// inference path tracks no index). AVX-512 reduces each window in registers,
-// 16 channels at a time (the generic loop below ran ~3x slower). A later value wins only when strictly
-// larger, or when it is the first NaN (max pooling propagates NaN as
-// Keras/JAX), so ties go to the first value in window order.
 #if defined(__AVX512F__)
+// One window's running max over 16 lanes, its candidates taken in window
+// order: a later value wins only when strictly larger, or when it is the first
+// NaN (max pooling propagates NaN as Keras/JAX), so ties keep the first. The
+// index of the winner is tracked only with kArgmax.
+template <bool kArgmax>
+struct WindowMax {
+  __m512 best;
+  __m512i where;
+  __mmask16 nan;  // lanes that met a NaN: they keep it (value path: set at the end)
+
+  void start(__m512 v, __m512i pos) {
+    best = v;
+    where = pos;
+    nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  }
+  void take(__m512 v, __m512i pos) {
+    if (kArgmax) {
+      // v > best, or v is the first NaN: not-less-or-equal, off NaN lanes.
+      const __mmask16 larger = _mm512_mask_cmp_ps_mask(~nan, v, best, _CMP_NLE_UQ);
+      nan |= larger & _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+      best = _mm512_mask_mov_ps(best, larger, v);
+      where = _mm512_mask_mov_epi32(where, larger, pos);
+    } else {
+      nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+      best = _mm512_max_ps(v, best);
+    }
+  }
+  __m512 value() const {
+    return kArgmax ? best : _mm512_mask_mov_ps(best, nan, _mm512_set1_ps(__builtin_nanf("")));
+  }
+};
+
 // 8 channels, 2-wide windows at stride 2 from column 0 (MNIST's 2x2/2 pool):
 // two outputs per zmm. Per window row, the 16 floats of pixels (2ox, 2ox + 1)
 // and of (2ox + 2, 2ox + 3) are regrouped as the candidates ix = 0 (lanes of
@@ -42,35 +69,22 @@ static inline int64_t max_pool_c8_pairs(const PoolGeometry& g, const float* xs,
   const __m512i second = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
   for (int64_t pr = 0; pr < pairs; ++pr) {
     const int64_t px = 4 * pr;  // first input column of the pair's windows
-    __m512 best = _mm512_setzero_ps();
-    __m512i where = _mm512_setzero_si512();
-    __mmask16 nan = 0;
+    WindowMax<kArgmax> w;
     for (int64_t iy = ry.begin; iy < ry.end; ++iy) {
       const float* p = xs + (iy * g.in_w + px) * 8;
       const __m512 a = _mm512_loadu_ps(p), b = _mm512_loadu_ps(p + 16);
       const __m512 cand[2] = {_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE)};
       const int32_t pos0 = static_cast<int32_t>(iy * g.in_w + px);
       for (int ix = 0; ix < 2; ++ix) {
-        const __m512 v = cand[ix];
         const __m512i pos = _mm512_add_epi32(_mm512_set1_epi32(pos0 + ix), second);
-        if (iy == ry.begin && ix == 0) {
-          best = v;
-          where = pos;
-          nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-        } else if (kArgmax) {
-          const __mmask16 larger = _mm512_mask_cmp_ps_mask(~nan, v, best, _CMP_NLE_UQ);
-          nan |= larger & _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-          best = _mm512_mask_mov_ps(best, larger, v);
-          where = _mm512_mask_mov_epi32(where, larger, pos);
-        } else {
-          nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-          best = _mm512_max_ps(v, best);
-        }
+        if (iy == ry.begin && ix == 0)
+          w.start(cand[ix], pos);
+        else
+          w.take(cand[ix], pos);
       }
     }
-    if (!kArgmax) best = _mm512_mask_mov_ps(best, nan, _mm512_set1_ps(__builtin_nanf("")));
-    _mm512_storeu_ps(y_row + 2 * pr * 8, best);
-    if (kArgmax) _mm512_storeu_si512(a_row + 2 * pr * 8, where);
+    _mm512_storeu_ps(y_row + 2 * pr * 8, w.value());
+    if (kArgmax) _mm512_storeu_si512(a_row + 2 * pr * 8, w.where);
   }
   return 2 * pairs;
 }
@@ -89,38 +103,31 @@ static inline int64_t max_pool_c16_2wide(const PoolGeometry& g, const float* xs,
   const int64_t inside = std::min<int64_t>(g.out_w, (g.in_w - 2) / 2 + 1);
   for (int64_t ox = 0; ox < inside; ++ox) {
     for (int64_t c = 0; c < cc; c += 16) {
-      __m512 best = _mm512_setzero_ps();
-      __m512i where = _mm512_setzero_si512();
-      __mmask16 nan = 0;
+      WindowMax<kArgmax> w;
       for (int64_t iy = ry.begin; iy < ry.end; ++iy) {
         const int32_t pos0 = static_cast<int32_t>(iy * g.in_w + 2 * ox);
         const float* p = xs + static_cast<int64_t>(pos0) * cc + c;
         for (int ix = 0; ix < 2; ++ix) {
           const __m512 v = _mm512_loadu_ps(p + ix * cc);
-          if (iy == ry.begin && ix == 0) {
-            best = v;
-            if (kArgmax) where = _mm512_set1_epi32(pos0);
-            nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-          } else if (kArgmax) {
-            const __mmask16 larger = _mm512_mask_cmp_ps_mask(~nan, v, best, _CMP_NLE_UQ);
-            nan |= larger & _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-            best = _mm512_mask_mov_ps(best, larger, v);
-            where = _mm512_mask_mov_epi32(where, larger, _mm512_set1_epi32(pos0 + ix));
-          } else {
-            nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-            best = _mm512_max_ps(v, best);
-          }
+          const __m512i pos = _mm512_set1_epi32(pos0 + ix);
+          if (iy == ry.begin && ix == 0)
+            w.start(v, pos);
+          else
+            w.take(v, pos);
         }
       }
-      if (!kArgmax) best = _mm512_mask_mov_ps(best, nan, _mm512_set1_ps(__builtin_nanf("")));
-      _mm512_storeu_ps(y_row + ox * cc + c, best);
-      if (kArgmax) _mm512_storeu_si512(a_row + ox * cc + c, where);
+      _mm512_storeu_ps(y_row + ox * cc + c, w.value());
+      if (kArgmax) _mm512_storeu_si512(a_row + ox * cc + c, w.where);
     }
   }
   return inside;
 }
 #endif
 
+// Window max, and with kArgmax the spatial index of the first max (the
+// inference path tracks no index). AVX-512 reduces each window in registers
+// (WindowMax), 16 channels at a time (the generic loop below ran ~3x slower);
+// the generic loop keeps the same tie and NaN rule.
 template <bool kArgmax>
 static void max_pool2d_rows(const PoolGeometry& g, const float* x, float* y, int32_t* argmax) {
   const int64_t c_count = g.channels;
@@ -149,28 +156,15 @@ static void max_pool2d_rows(const PoolGeometry& g, const float* x, float* y, int
                                     ? static_cast<__mmask16>(0xFFFF)
                                     : static_cast<__mmask16>((1u << (c_count - c)) - 1u);
         const int32_t first = static_cast<int32_t>(ry.begin * g.in_w + rx.begin);
-        __m512 best = _mm512_maskz_loadu_ps(lanes, xs + first * c_count + c);
-        __m512i where = _mm512_set1_epi32(first);
-        // Lanes that met a NaN: they keep it (value path: set at the end).
-        __mmask16 nan = _mm512_cmp_ps_mask(best, best, _CMP_UNORD_Q);
+        WindowMax<kArgmax> w;
+        w.start(_mm512_maskz_loadu_ps(lanes, xs + first * c_count + c), _mm512_set1_epi32(first));
         for (int64_t iy = ry.begin; iy < ry.end; ++iy)
           for (int64_t ix = iy == ry.begin ? rx.begin + 1 : rx.begin; ix < rx.end; ++ix) {
             const int32_t pos = static_cast<int32_t>(iy * g.in_w + ix);
-            const __m512 v = _mm512_maskz_loadu_ps(lanes, xs + pos * c_count + c);
-            if (kArgmax) {
-              // v > best, or v is the first NaN: not-less-or-equal, off NaN lanes.
-              const __mmask16 larger = _mm512_mask_cmp_ps_mask(~nan, v, best, _CMP_NLE_UQ);
-              nan |= larger & _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-              best = _mm512_mask_mov_ps(best, larger, v);
-              where = _mm512_mask_mov_epi32(where, larger, _mm512_set1_epi32(pos));
-            } else {
-              nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-              best = _mm512_max_ps(v, best);
-            }
+            w.take(_mm512_maskz_loadu_ps(lanes, xs + pos * c_count + c), _mm512_set1_epi32(pos));
           }
-        if (!kArgmax) best = _mm512_mask_mov_ps(best, nan, _mm512_set1_ps(__builtin_nanf("")));
-        _mm512_mask_storeu_ps(best_row + c, lanes, best);
-        if (kArgmax) _mm512_mask_storeu_epi32(where_row + c, lanes, where);
+        _mm512_mask_storeu_ps(best_row + c, lanes, w.value());
+        if (kArgmax) _mm512_mask_storeu_epi32(where_row + c, lanes, w.where);
       }
       continue;
 #endif
