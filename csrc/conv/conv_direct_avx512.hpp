@@ -287,6 +287,7 @@ static inline void forward_tile(const ForwardArgs& a, int64_t ox0) {
       prefetch_part(a, kh, a.kernel_h);
       const float* xp = row + ox0 * pix_step;
       const int64_t run = a.kernel_w * cn;
+      _Pragma("GCC unroll 2")
       for (int64_t j = 0; j < run; ++j, w += NV * kLanes) {
         __m512 wv[NV];
         prefetch_weights_l1<NV>(w);
