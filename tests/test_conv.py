@@ -34,6 +34,10 @@ CASES = [
     ((1, 3, 16, 20), (3, 3, 24), (1, 1), (1, 1), "valid"),
     ((2, 7, 7, 20), (3, 3, 33), (1, 1), (1, 1), "same"),     # row pairs, runtime pixel step
     ((1, 9, 29, 24), (3, 3, 40), (2, 2), (1, 1), "same"),    # 2 floats x 24 per pixel step
+    # weight gradient in bands of rows: several bands a sample, padding and dilated rows
+    ((2, 40, 6, 3), (3, 3, 20), (1, 1), (1, 1), "same"),
+    ((1, 23, 9, 4), (3, 3, 18), (1, 1), (2, 1), "same"),
+    ((2, 31, 7, 5), (5, 3, 9), (2, 1), (1, 1), "same"),
 ]
 
 
