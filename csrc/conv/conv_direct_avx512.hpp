@@ -13,7 +13,8 @@
 //  - backward weights: each task owns a J x (NV*16) block of dw (J rows of
 //    the (kw, ci) index of one kh) and runs over every output pixel in the
 //    fixed order (n, oy, ox), so each dw entry is one chain of FMAs whatever
-//    the thread count; no partial sums.
+//    the thread count; no partial sums. Narrow rows go in bands of ~100
+//    pixels, the accumulators staying in registers across a band's rows.
 // Padding: input rows are copied into a zero-padded per-thread row buffer,
 // so micro-kernels never test bounds. Rows above/below the image are skipped.
 // Included only by the avx512 copy of the conv sources; the other ISAs use
@@ -144,7 +145,7 @@ static inline void band_input_rows(const ConvGeometry& g, const float* x_sample,
 //   co block (32 channels, its weights stay in L2)
 //     K slice: all (kh, kw) x `cin_block` input channels (its weights, <= 16 KB,
 //              stay in L1 while every tile of the chunk reuses them)
-//       output row of the chunk, tile of <= 12 pixels: R x NV zmm accumulators.
+//       output row of the chunk, tile of <= 14 pixels: R x NV zmm accumulators.
 // Partial sums between K slices go through y (exact float32 round trip), so
 // every output is one fixed-order FMA chain (slice, kh, kw, ci) whatever the
 // chunking and thread count; the bias/activation come with the last slice.
@@ -402,7 +403,7 @@ static inline void forward_tile(const ForwardArgs& a, int64_t ox0) {
 }
 
 // Two output rows x R <= 7 pixels x 32 channels (28 accumulators), for rows
-// too narrow for a 12-pixel tile (7x7 and 14x14 images): 2R + 2 loads feed
+// of at most 7 pixels (7x7 images): 2R + 2 loads feed
 // 4R FMAs, where a single-row tile of 7 pixels has 9 loads per 14 FMAs and
 // half the accumulators. Row B's pointers are rows_b; a row in the padding
 // reads zero_row when the other row of the pair is inside the image.
