@@ -1082,14 +1082,16 @@ static inline void weight_grad(const ConvGeometry& g, const float* x, const floa
   const bool contiguous = g.dilation_w == 1 || kw_n == 1;
   if (nt > tasks) nt = static_cast<int>(tasks);
   // Bands of output rows of one sample, ~kBandPixels pixels: a tile keeps
-  // its accumulators over the band, and each input row is padded once per
-  // band. Longer bands no longer keep a task's x and dz lines in L1 across
-  // the tasks of a band (8 rows of 56 pixels ran 8% slower than 1).
-  constexpr int64_t kBandPixels = 100, kBandRowsMax = 16;
+  // its accumulators over the band. Longer bands no longer keep a task's x
+  // and dz lines in L1 across the tasks of a band (8 rows of 56 pixels ran
+  // 8% slower than 1). Input rows are padded once per group of bands of at
+  // least kPadRows rows (row by row, a 3x3 conv padded each row 3 times).
+  constexpr int64_t kBandPixels = 100, kBandRowsMax = 16, kPadRows = 8;
   int64_t band_rows = kBandPixels / (g.out_w > 0 ? g.out_w : 1);
   band_rows = band_rows < 1 ? 1 : (band_rows > kBandRowsMax ? kBandRowsMax : band_rows);
-  const int64_t bands_per_sample = (g.out_h + band_rows - 1) / band_rows;
-  const int64_t band_max = (g.out_h + bands_per_sample - 1) / bands_per_sample;
+  const int64_t pad_rows = band_rows * ((kPadRows + band_rows - 1) / band_rows);
+  const int64_t groups_per_sample = (g.out_h + pad_rows - 1) / pad_rows;
+  const int64_t band_max = (g.out_h + groups_per_sample - 1) / groups_per_sample;
   const int64_t band_floats = band_input_floats(g, band_max);
 #pragma omp parallel num_threads(nt)
   {
@@ -1112,46 +1114,49 @@ static inline void weight_grad(const ConvGeometry& g, const float* x, const floa
     const int64_t kh_first = first / (j_blocks * co_blocks);
     const int64_t jb_first = (first / co_blocks) % j_blocks, cb_first = first % co_blocks;
     for (int64_t n = 0; n < g.batch; ++n)
-      for (int64_t band_i = 0; band_i < bands_per_sample; ++band_i) {
-        const int64_t oy0 = g.out_h * band_i / bands_per_sample;
-        const int64_t oy1 = g.out_h * (band_i + 1) / bands_per_sample;
-        const int64_t band = oy1 - oy0;
-        band_input_rows(g, x + n * in_floats, oy0, oy1, buf, rows);
-        const float* dz_band = dz + (n * g.out_h + oy0) * g.out_w * cout;
-        int64_t next_kh = kh_first, next_jb = jb_first, next_cb = cb_first;
-        for (int64_t task = first; task < last; ++task) {
-          const int64_t kh = next_kh, jb = next_jb, cb = next_cb;
-          if (++next_cb == co_blocks) {
-            next_cb = 0;
-            if (++next_jb == j_blocks) {
-              next_jb = 0;
-              ++next_kh;
+      for (int64_t group = 0; group < groups_per_sample; ++group) {
+        const int64_t gy0 = g.out_h * group / groups_per_sample;
+        const int64_t gy1 = g.out_h * (group + 1) / groups_per_sample;
+        band_input_rows(g, x + n * in_floats, gy0, gy1, buf, rows);
+        for (int64_t oy0 = gy0; oy0 < gy1; oy0 += band_rows) {
+          const int64_t band = gy1 - oy0 < band_rows ? gy1 - oy0 : band_rows;
+          const float** band_ptrs = rows + (oy0 - gy0) * kh_n;
+          const float* dz_band = dz + (n * g.out_h + oy0) * g.out_w * cout;
+          int64_t next_kh = kh_first, next_jb = jb_first, next_cb = cb_first;
+          for (int64_t task = first; task < last; ++task) {
+            const int64_t kh = next_kh, jb = next_jb, cb = next_cb;
+            if (++next_cb == co_blocks) {
+              next_cb = 0;
+              if (++next_jb == j_blocks) {
+                next_jb = 0;
+                ++next_kh;
+              }
             }
-          }
-          // db rides along with one task per channel block, while the dz rows
-          // are in cache (a separate pass read all of dz from DRAM again:
-          // ~7 ms of a seed-000 training step).
-          if (db && kh == 0 && jb == 0)
-            for (int64_t b = 0; b < band; ++b)
-              bias_grad_row(dz_band + b * g.out_w * cout + cb * width, g.out_w, cout, nv,
-                            cout - cb * width, db + cb * width);
-          const int64_t j0 = j_start[jb], j1 = j_start[jb + 1];
-          WeightGradArgs a{rows + kh, kh_n, band, dz_band + cb * width,
-                           dw + (kh * rows_j + j0) * cout + cb * width,
-                           g.out_w, cout, g.stride_w * cin, offsets + j0, cout - cb * width};
-          const int j_count = static_cast<int>(j1 - j0);
-          if (cin1_pairs) {
-            weight_grad_tile_cin1_any(a, j_count);
-          } else if (contiguous) {
-            if (nv == 2)
-              weight_grad_tile_any<2, true>(a, j_count);
-            else
-              weight_grad_tile_any<1, true>(a, j_count);
-          } else {
-            if (nv == 2)
-              weight_grad_tile_any<2, false>(a, j_count);
-            else
-              weight_grad_tile_any<1, false>(a, j_count);
+            // db rides along with one task per channel block, while the dz rows
+            // are in cache (a separate pass read all of dz from DRAM again:
+            // ~7 ms of a seed-000 training step).
+            if (db && kh == 0 && jb == 0)
+              for (int64_t b = 0; b < band; ++b)
+                bias_grad_row(dz_band + b * g.out_w * cout + cb * width, g.out_w, cout, nv,
+                              cout - cb * width, db + cb * width);
+            const int64_t j0 = j_start[jb], j1 = j_start[jb + 1];
+            WeightGradArgs a{band_ptrs + kh, kh_n, band, dz_band + cb * width,
+                             dw + (kh * rows_j + j0) * cout + cb * width,
+                             g.out_w, cout, g.stride_w * cin, offsets + j0, cout - cb * width};
+            const int j_count = static_cast<int>(j1 - j0);
+            if (cin1_pairs) {
+              weight_grad_tile_cin1_any(a, j_count);
+            } else if (contiguous) {
+              if (nv == 2)
+                weight_grad_tile_any<2, true>(a, j_count);
+              else
+                weight_grad_tile_any<1, true>(a, j_count);
+            } else {
+              if (nv == 2)
+                weight_grad_tile_any<2, false>(a, j_count);
+              else
+                weight_grad_tile_any<1, false>(a, j_count);
+            }
           }
         }
       }
