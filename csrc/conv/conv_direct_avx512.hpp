@@ -907,6 +907,7 @@ struct WeightGradArgs {
 // cost ~15%), in the same FMA order as row by row.
 // kContiguous (dilation 1): offsets[j] = offsets[0] + j, immediates in the
 // address instead of J offset registers (which spill with J = 12).
+constexpr int64_t kWeightGradPrefetchPixels = 4;
 template <int NV, int J, bool kContiguous>
 static inline void weight_grad_tile(const WeightGradArgs& a) {
   __mmask16 mask[NV];
@@ -929,6 +930,15 @@ static inline void weight_grad_tile(const WeightGradArgs& a) {
     const float* dzp = a.dz + b * out_w * cout;
     for (int64_t ox = 0; ox < out_w; ++ox, xp += pix_step, dzp += cout) {
       __m512 d[NV];
+      // dz and x lines kWeightGradPrefetchPixels pixels ahead into L1: a row's
+      // x and dz outgrow L1 across the tasks of a row, and the hardware
+      // prefetchers left the dz loads waiting on L2 (2-7% faster).
+      PYCNN_UNROLL
+      for (int v = 0; v < NV; ++v)
+        _mm_prefetch(reinterpret_cast<const char*>(dzp + kWeightGradPrefetchPixels * cout +
+                                                   v * kLanes), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(xp + kWeightGradPrefetchPixels * pix_step + off[0]),
+                   _MM_HINT_T0);
       PYCNN_UNROLL
       for (int v = 0; v < NV; ++v) d[v] = _mm512_maskz_loadu_ps(mask[v], dzp + v * kLanes);
       PYCNN_UNROLL
