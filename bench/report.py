@@ -1,6 +1,6 @@
 """Markdown tables from the measured rows: pycnn's time, spread, throughput,
 GFLOP/s and % of peak, each peer's throughput (default / tuned malloc) and
-pycnn's speed ratio to the peer's faster run."""
+pycnn's speed ratio to the peer (see peer_ratio)."""
 from bench.workloads import WORKLOADS
 
 PEERS = ("torch", "onnxruntime", "tf", "numpy")
@@ -29,6 +29,23 @@ def peer_summary(rows, peer):
     if top["variant"]:
         cell += f" ({top['variant']})"
     return cell, top["items_per_s"]
+
+
+def peer_ratio(rows, peer):
+    """pycnn's speed over the peer's, the lower over the malloc settings. Each
+    ratio pairs the peer with pycnn timed in the same child under the same
+    malloc (alternating repetitions), so a slow minute between the two
+    children does not enter it. A setting without a pycnn run of its own is
+    compared with pycnn's default-malloc run."""
+    mine = {m: best([r for r in rows if r["engine"] == "pycnn" and r["malloc"] == m])
+            for m in ("default", "tuned")}
+    ratios = []
+    for m in ("default", "tuned"):
+        theirs = best([r for r in rows if r["engine"] == peer and r["malloc"] == m])
+        ours = mine[m] or mine["default"]
+        if theirs and ours:
+            ratios.append(ours["items_per_s"] / theirs["items_per_s"])
+    return min(ratios) if ratios else None
 
 
 def pycnn_row(rows):
@@ -64,9 +81,9 @@ def speed_table(rows):
         else:
             cells = [wname, str(t)] + ["-"] * 5
         for p in PEERS:
-            cell, speed = peer_summary(sel, p)
-            ratio = f"{mine['items_per_s'] / speed:.2f}x" if mine and speed else "-"
-            cells += [cell, ratio]
+            cell, _ = peer_summary(sel, p)
+            r = peer_ratio(sel, p)
+            cells += [cell, f"{r:.2f}x" if r else "-"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -124,8 +141,9 @@ def engines_line(meta):
 def markdown(rows, peak, mem, meta):
     parts = [f"# pycnn bench, {meta['time']}", "",
              f"{meta['cpu']}, {meta['cpus']} CPUs; pycnn ISA {meta.get('pycnn_isa', '?')}. "
-             "Speed: median over repetitions; ratios > 1 mean pycnn is faster than the "
-             "peer's faster malloc setting.", engines_line(meta), "", speed_table(rows), "", peak_table(peak)]
+             "Speed: median over repetitions; pycnn/peer: pycnn's speed over the peer's, "
+             "each taken side by side in one child under the same malloc setting, the lower "
+             "of the two settings (> 1: pycnn is faster than the peer in both).", engines_line(meta), "", speed_table(rows), "", peak_table(peak)]
     mt = memory_table(mem)
     if mt:
         parts += ["", mt]

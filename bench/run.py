@@ -10,8 +10,8 @@ pycnn, PyTorch and ONNX Runtime are timed in one child process, alternating
 repetition by repetition. PyTorch frees and re-maps big buffers each step
 unless glibc's malloc is told to keep them, so peers are also run in a second
 child with GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=
-68719476736 and pycnn (default malloc, as users run it) is compared with the
-faster of the two. NumPy runs in its own child per thread count (OpenBLAS reads
+68719476736, pycnn alongside them again; each ratio pairs pycnn and a peer timed
+in the same child, and the table reports the lower of the two settings' ratios. NumPy runs in its own child per thread count (OpenBLAS reads
 its settings at import), TF-Keras in its own venv's interpreter per thread
 count and malloc setting. See bench/README.md for the columns.
 """
@@ -72,8 +72,8 @@ def collect(args):
     base.pop("GLIBC_TUNABLES", None)
     for malloc in args.malloc:
         env = dict(base, **({"GLIBC_TUNABLES": TUNED_MALLOC} if malloc == "tuned" else {}))
-        engines = [e for e in IN_PROCESS if e in args.engines
-                   and (malloc == "default" or e != "pycnn" or args.pycnn_tuned)]
+        # pycnn runs in both children: each ratio is then taken side by side.
+        engines = [e for e in IN_PROCESS if e in args.engines]
         print(f"== pycnn/torch/onnxruntime, {malloc} malloc", file=sys.stderr, flush=True)
         merge(run_child(sys.executable, engines, args.threads, args.workloads, args, env))
     if "numpy" in args.engines:
@@ -136,8 +136,6 @@ def parse(argv):
                    help="each repetition calls until this much time has passed (0.2; quick 0.05)")
     p.add_argument("--malloc", nargs="+", choices=["default", "tuned"],
                    help="malloc settings the peers run with (default tuned; quick default)")
-    p.add_argument("--pycnn-tuned", action="store_true",
-                   help="also time pycnn under the tuned malloc (reported in JSON only)")
     p.add_argument("--tf-python", default=default_tf_python(),
                    help="python of a venv with tensorflow-cpu (env PYCNN_BENCH_TF_PYTHON; "
                         "default /opt/tfenv/bin/python if it exists)")
