@@ -31,14 +31,23 @@ def peer_summary(rows, peer):
     return cell, top["items_per_s"]
 
 
+SIDE_BY_SIDE = ("torch", "onnxruntime")  # timed in pycnn's own child processes
+
+
 def peer_ratio(rows, peer):
-    """pycnn's speed over the peer's, the lower over the malloc settings. Each
-    ratio pairs the peer with pycnn timed in the same child under the same
-    malloc (alternating repetitions), so a slow minute between the two
-    children does not enter it. A setting without a pycnn run of its own is
-    compared with pycnn's default-malloc run."""
+    """pycnn's speed over the peer's. A peer timed in pycnn's children: the
+    lower over the malloc settings, each ratio pairing the peer with pycnn
+    timed in the same child under the same malloc (alternating repetitions),
+    so a slow minute between the two children does not enter it (a setting
+    without a pycnn run of its own uses pycnn's default-malloc run). A peer in
+    its own process (TF-Keras, NumPy): pycnn as users run it (default malloc)
+    over the peer's faster setting."""
     mine = {m: best([r for r in rows if r["engine"] == "pycnn" and r["malloc"] == m])
             for m in ("default", "tuned")}
+    if peer not in SIDE_BY_SIDE:
+        _, speed = peer_summary(rows, peer)
+        ours = mine["default"] or mine["tuned"]
+        return ours["items_per_s"] / speed if ours and speed else None
     ratios = []
     for m in ("default", "tuned"):
         theirs = best([r for r in rows if r["engine"] == peer and r["malloc"] == m])
@@ -141,9 +150,11 @@ def engines_line(meta):
 def markdown(rows, peak, mem, meta):
     parts = [f"# pycnn bench, {meta['time']}", "",
              f"{meta['cpu']}, {meta['cpus']} CPUs; pycnn ISA {meta.get('pycnn_isa', '?')}. "
-             "Speed: median over repetitions; pycnn/peer: pycnn's speed over the peer's, "
-             "each taken side by side in one child under the same malloc setting, the lower "
-             "of the two settings (> 1: pycnn is faster than the peer in both).", engines_line(meta), "", speed_table(rows), "", peak_table(peak)]
+             "Speed: median over repetitions. pycnn/torch and pycnn/onnxruntime: pycnn's "
+             "speed over the peer's, each taken side by side in one child under the same "
+             "malloc setting, the lower of the two settings; pycnn/tf and pycnn/numpy "
+             "(own processes): pycnn's default-malloc run over the peer's faster setting. "
+             "> 1: pycnn is faster.", engines_line(meta), "", speed_table(rows), "", peak_table(peak)]
     mt = memory_table(mem)
     if mt:
         parts += ["", mt]
