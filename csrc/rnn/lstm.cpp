@@ -174,10 +174,10 @@ void lstm_backward(int64_t batch, int64_t steps, int64_t in_dim, int64_t units, 
   const size_t state_bytes = sizeof(float) * batch * u;
   if (dh_last) std::memcpy(dh0, dh_last, state_bytes); else std::memset(dh0, 0, state_bytes);
   if (dc_last) std::memcpy(dc0, dc_last, state_bytes); else std::memset(dc0, 0, state_bytes);
+  if (dbias) std::memset(dbias, 0, sizeof(float) * width);
   if (rows == 0) {
     std::memset(dkernel, 0, sizeof(float) * in_dim * width);
     std::memset(drecurrent, 0, sizeof(float) * u * width);
-    if (dbias) std::memset(dbias, 0, sizeof(float) * width);
     return;
   }
   float* dgates = workspace_floats(static_cast<size_t>(rows * width), kSlotGateGrads);
@@ -217,6 +217,17 @@ void lstm_backward(int64_t batch, int64_t steps, int64_t in_dim, int64_t units, 
                             seq_row(gates, b, t, steps, width),
                             prev_state(c_seq, c0, b, t, steps, u), seq_row(c_seq, b, t, steps, u),
                             dh, dc0 + b * u + u0, dgate, scratch);
+        // dbias from the row while it is in cache (a column-sum pass after the
+        // loop re-read all of dz from DRAM: ~3% of an LSTM step). Each column
+        // belongs to one thread and is summed in (t descending, b) order,
+        // whatever the thread count.
+        if (dbias)
+          for (int g = 0; g < 4; ++g) {
+            float* db = dbias + g * u + u0;
+            const float* dg = dgate + g * u + u0;
+#pragma omp simd
+            for (int64_t v = 0; v < un; ++v) db[v] += dg[v];
+          }
       }
       // Every unit's dz_t is needed below.
 #pragma omp barrier
@@ -258,7 +269,6 @@ void lstm_backward(int64_t batch, int64_t steps, int64_t in_dim, int64_t units, 
   if (dx)
     sgemm(false, true, rows, in_dim, width, 1.0f, dgates, width, kernel, width, 0.0f, dx, in_dim,
           nullptr, 0);
-  if (dbias) column_sums(rows, width, dgates, width, dbias);
 }
 
 }  // namespace PYCNN_ISA_NS
