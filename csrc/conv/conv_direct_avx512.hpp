@@ -294,6 +294,22 @@ struct PixelInputs {
   }
 };
 
+// One K step of a forward tile: NV weight vectors (the next ones prefetched)
+// times the broadcast input of each of the R pixels, input(r).
+template <int NV, int R, typename Input>
+static inline void forward_k_step(__m512 (&acc)[R][NV], const float* w, Input input) {
+  __m512 wv[NV];
+  prefetch_weights_l1<NV>(w);
+  PYCNN_UNROLL
+  for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(w + v * kLanes);
+  PYCNN_UNROLL
+  for (int r = 0; r < R; ++r) {
+    const __m512 xb = _mm512_set1_ps(input(r));
+    PYCNN_UNROLL
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(xb, wv[v], acc[r][v]);
+  }
+}
+
 // R output pixels from ox0 x NV*16 output channels over one K slice.
 // kPix: the floats from one pixel's input to the next (stride * ld) when
 // known at compile time, so the R input reads are one base register plus
@@ -328,51 +344,21 @@ static inline void forward_tile(const ForwardArgs& a, int64_t ox0) {
       const int64_t run = a.kernel_w * cn;
       if (kPix) {  // R inputs at constant offsets from one pointer
         _Pragma("GCC unroll 2")
-        for (int64_t j = 0; j < run; ++j, w += NV * kLanes) {
-          __m512 wv[NV];
-          prefetch_weights_l1<NV>(w);
-          PYCNN_UNROLL
-          for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(w + v * kLanes);
-          PYCNN_UNROLL
-          for (int r = 0; r < R; ++r) {
-            const __m512 xb = _mm512_set1_ps(xp[r * kPix + j]);
-            PYCNN_UNROLL
-            for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(xb, wv[v], acc[r][v]);
-          }
-        }
+        for (int64_t j = 0; j < run; ++j, w += NV * kLanes)
+          forward_k_step<NV, R>(acc, w, [&](int r) { return xp[r * kPix + j]; });
         continue;
       }
       PixelInputs<R> in(xp, pix_step);
       _Pragma("GCC unroll 2")
-      for (int64_t j = 0; j < run; ++j, w += NV * kLanes, in.next()) {
-        __m512 wv[NV];
-        prefetch_weights_l1<NV>(w);
-        PYCNN_UNROLL
-        for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(w + v * kLanes);
-        PYCNN_UNROLL
-        for (int r = 0; r < R; ++r) {
-          const __m512 xb = _mm512_set1_ps(*in.at(r));
-          PYCNN_UNROLL
-          for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(xb, wv[v], acc[r][v]);
-        }
-      }
+      for (int64_t j = 0; j < run; ++j, w += NV * kLanes, in.next())
+        forward_k_step<NV, R>(acc, w, [&](int r) { return *in.at(r); });
       continue;
     }
     for (int64_t kw = 0; kw < a.kernel_w; ++kw) {
       prefetch_part(a, kh * a.kernel_w + kw, a.kernel_h * a.kernel_w);
       const float* xp = row + (ox0 * a.stride + kw * a.dilation) * ld;
-      for (int64_t ci = 0; ci < cn; ++ci, w += NV * kLanes) {
-        __m512 wv[NV];
-        prefetch_weights_l1<NV>(w);
-        PYCNN_UNROLL
-        for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(w + v * kLanes);
-        PYCNN_UNROLL
-        for (int r = 0; r < R; ++r) {
-          const __m512 xb = _mm512_set1_ps(xp[r * pix_step + ci]);
-          PYCNN_UNROLL
-          for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(xb, wv[v], acc[r][v]);
-        }
-      }
+      for (int64_t ci = 0; ci < cn; ++ci, w += NV * kLanes)
+        forward_k_step<NV, R>(acc, w, [&](int r) { return xp[r * pix_step + ci]; });
     }
   }
   if (!a.last) {
