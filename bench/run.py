@@ -11,9 +11,10 @@ repetition by repetition. PyTorch frees and re-maps big buffers each step
 unless glibc's malloc is told to keep them, so peers are also run in a second
 child with GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=
 68719476736, pycnn alongside them again; each ratio pairs pycnn and a peer timed
-in the same child, and the table reports the lower of the two settings' ratios. NumPy runs in its own child per thread count (OpenBLAS reads
-its settings at import), TF-Keras in its own venv's interpreter per thread
-count and malloc setting. See bench/README.md for the columns.
+in the same child, and the table reports the lower of the two settings' ratios.
+NumPy runs in its own child per thread count (OpenBLAS reads its settings at
+import), TF-Keras in its own venv's interpreter per thread count and malloc
+setting. See bench/README.md for the columns.
 """
 import argparse
 import datetime
