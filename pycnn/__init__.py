@@ -5,7 +5,8 @@ C++ with OpenMP threads and SIMD, bound with pybind11 as ``pycnn._C``.
 """
 from pycnn import _threads
 
-# Default threads = the cgroup CPU quota; must be set before libgomp loads.
+# Default threads = the cgroup CPU quota, and a short idle spin (see _threads);
+# both must be in the environment when libgomp loads.
 with _threads.default_threads_env() as _default_threads:
     try:
         from pycnn import _C

@@ -27,7 +27,8 @@ def _mlp(seed=0):
 
 def _run(code, env_extra=None, timeout=120):
     env = dict(os.environ)
-    env.pop("OMP_NUM_THREADS", None)
+    for key in ("OMP_NUM_THREADS", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY"):
+        env.pop(key, None)
     env["PYTHONPATH"] = os.path.dirname(os.path.dirname(pycnn.__file__))
     env.update(env_extra or {})
     # cwd: the folder holding the pycnn under test, so `python -c` (which puts
@@ -103,6 +104,32 @@ def test_default_when_nothing_given():
     got, want, leaked = r.stdout.split()
     assert got == want
     assert leaked == "False"        # the environment is left as the user gave it
+
+
+def test_spin_count_set_while_libgomp_loads_only(monkeypatch):
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    with _threads.default_threads_env():
+        assert os.environ["GOMP_SPINCOUNT"] == _threads.SPIN_COUNT
+    assert "GOMP_SPINCOUNT" not in os.environ
+
+
+@pytest.mark.parametrize("given", [{"GOMP_SPINCOUNT": "300000"}, {"OMP_WAIT_POLICY": "active"}])
+def test_user_wait_settings_win(monkeypatch, given):
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    for k, v in given.items():
+        monkeypatch.setenv(k, v)
+    with _threads.default_threads_env():
+        assert os.environ.get("GOMP_SPINCOUNT") == given.get("GOMP_SPINCOUNT")
+    assert os.environ.get("GOMP_SPINCOUNT") == given.get("GOMP_SPINCOUNT")
+    assert os.environ.get("OMP_WAIT_POLICY") == given.get("OMP_WAIT_POLICY")
+
+
+def test_import_leaves_no_spin_setting_behind():
+    r = _run("import pycnn, os; print('GOMP_SPINCOUNT' in os.environ)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
 
 
 def test_default_respects_affinity():
