@@ -592,6 +592,11 @@ struct ChunkPlan {
   int64_t count;
 };
 
+// Tasks are handed out dynamically, one at a time: a thread slowed or
+// preempted by another process then takes fewer of them instead of holding
+// up the op's barrier. Enough of them per thread to balance, even at batch 1.
+constexpr int64_t kTasksPerThread = 2;
+
 // Chunks hold ~256 KB of padded input (a quarter of a 1 MB L2), so they stay
 // cached while every co block runs over them.
 static inline ChunkPlan plan_chunks(const ConvGeometry& g) {
@@ -661,7 +666,7 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
   const ChunkPlan plan = plan_chunks(g);
   // Co-block groups: enough tasks for the threads even at batch 1.
   int64_t groups = 1;
-  while (plan.count * groups < 2 * nt && groups < blocks) ++groups;
+  while (plan.count * groups < kTasksPerThread * nt && groups < blocks) ++groups;
   const int64_t tasks = plan.count * groups;
   // Weights shared by several chunks are packed once up front; a single chunk
   // packs each co block inside its task (parallel, and still in L2 when used).
@@ -700,7 +705,7 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
   // Pairs of narrow rows (see forward_tile_pair), 32-channel blocks.
   const bool pairs = nv == 2 && !cin1_pairs && (out_w + tiles - 1) / tiles <= 7;
   const int64_t zero_floats = pairs ? pw * cin + 16 : 0;
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
   for (int64_t task = 0; task < tasks; ++task) {
     const Chunk c = chunk_at(g, plan, task / groups);
     const int64_t grp = task % groups;
@@ -743,13 +748,15 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
     // stays in L1 across the blocks (whose weights, <= 160 KB each, stay in
     // L2). Several slices: blocks outer, so one slice serves the whole chunk.
     const bool rows_outer = slices == 1;
-    // Rows outer: each tile also pulls a share of the next chunk's input rows
-    // (one contiguous range of x) into L2, so the next padded copy / in-place
-    // read does not wait on DRAM (the copy alone was ~4% of a batch-32 conv).
+    // Rows outer: each tile also pulls a share of the input rows of the chunk
+    // this thread most likely runs next (one contiguous range of x) into L2,
+    // so that padded copy / in-place read does not wait on DRAM (the copy
+    // alone was ~4% of a batch-32 conv).
     const char* next_input = nullptr;
     int64_t next_input_lines = 0, input_lines_per_call = 0, input_call = 0;
-    if (rows_outer && task + 1 < tasks && (task + 1) / groups != task / groups) {
-      const Chunk nc = chunk_at(g, plan, task / groups + 1);
+    const int64_t next_task = task + nt;  // this thread's next task when threads alternate
+    if (rows_outer && next_task < tasks && next_task / groups != task / groups) {
+      const Chunk nc = chunk_at(g, plan, next_task / groups);
       const int64_t row_floats_in = g.in_w * cin;
       next_input = reinterpret_cast<const char*>(x + (nc.n0 * g.in_h + nc.lo) * row_floats_in);
       next_input_lines = ((nc.n1 - nc.n0) * nc.seg_rows * row_floats_in * 4 + 63) / 64;
