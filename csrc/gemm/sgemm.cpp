@@ -188,6 +188,41 @@ TileStore store_for_slice(const Problem& pr, int64_t pc, int64_t kc, const Epilo
   return out;
 }
 
+#if defined(__AVX512F__)
+// A one-row region (a batch-1 Dense): whole panels go through
+// micro_kernel_row_panels, up to four side by side; a ragged last panel
+// through compute_tile. `out` has the bias of column 0.
+void row_times_panels(const Problem& pr, const Region& rg, int64_t jc, int64_t n_panels,
+                      int64_t pc, int64_t kc, const float* b_block, TileStore out,
+                      const Epilogue* scalar_act) {
+  constexpr int kMaxPanels = 4;
+  const float* bias = out.bias;
+  const float* a = pr.a + rg.i0 * pr.lda + pc;
+  float* c = pr.c + rg.i0 * pr.ldc;
+  const int64_t panel_floats = kc * kNR;
+  for (int64_t jp = 0; jp < n_panels;) {
+    const int64_t j = jc + jp * kNR;
+    int64_t run = 0;
+    while (jp + run < n_panels && run < kMaxPanels && j + (run + 1) * kNR <= rg.j1) ++run;
+    out.bias = bias ? bias + j : nullptr;
+    const float* bp = b_block + jp * panel_floats;
+    if (run == 0) {  // ragged
+      compute_tile(kc, a, pr.lda, bp, kNR, c + j, pr.ldc, 1, rg.j1 - j, out, scalar_act);
+      ++jp;
+      continue;
+    }
+    switch (run) {
+      case 1: micro_kernel_row_panels<1>(kc, a, bp, panel_floats, c + j, out); break;
+      case 2: micro_kernel_row_panels<2>(kc, a, bp, panel_floats, c + j, out); break;
+      case 3: micro_kernel_row_panels<3>(kc, a, bp, panel_floats, c + j, out); break;
+      default: micro_kernel_row_panels<4>(kc, a, bp, panel_floats, c + j, out); break;
+    }
+    if (scalar_act) activate_tile(c + j, pr.ldc, 1, run * kNR, scalar_act);
+    jp += run;
+  }
+}
+#endif
+
 // All of one thread's rectangle of C. packed_b holds kc x nc floats,
 // packed_a mc x kc (rounded up to whole panels). With prepacked_b (the layout
 // of sgemm_pack_b, slices of slice_depth(k)) B is read from there instead.
@@ -233,6 +268,12 @@ void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float
             pack_a_panel(pr.trans_a, pr.a, pr.lda, ic + ip * kMR,
                          std::min<int64_t>(kMR, mc - ip * kMR), pc, kc,
                          packed_a + ip * kMR * kc);
+#if defined(__AVX512F__)
+        if (a_in_place && rg.i1 - rg.i0 == 1 && !pack_per_panel) {
+          row_times_panels(pr, rg, jc, n_panels, pc, kc, b_block, out, scalar_act);
+          continue;
+        }
+#endif
         for (int64_t jp = 0; jp < n_panels; ++jp) {
           const int64_t j = jc + jp * kNR;
           const int64_t cols = std::min<int64_t>(kNR, rg.j1 - j);
