@@ -5,6 +5,13 @@ import time
 
 HEAVY_SECONDS = 1.0   # a call slower than this gets fewer repetitions
 HEAVY_REPEATS = 3
+# Pause after each engine's block when engines alternate: an engine's idle
+# worker threads keep spinning for a while after its last call (ONNX
+# Runtime's pool, libgomp's 300,000 pause loops in PyTorch), and the next
+# engine's threads then share a core with them. Measured: pycnn's ResNet50
+# batch-1 call at 2 threads right after an ONNX Runtime call took 89-101 ms,
+# the call after it 63-74 ms; with a 50 ms pause both took 62 ms.
+SETTLE_SECONDS = 0.05
 
 
 def seconds_per_call(fn, min_seconds):
@@ -38,8 +45,10 @@ def alternate(callables, repeats, min_seconds, heavy_repeats=HEAVY_REPEATS):
     if cost > HEAVY_SECONDS:
         repeats = min(repeats, heavy_repeats)
     samples = {key: [] for key in callables}
+    settle = SETTLE_SECONDS if len(callables) > 1 else 0.0
     for _ in range(repeats):
         for key, fn in callables.items():
+            time.sleep(settle)
             samples[key].append(seconds_per_call(fn, min_seconds))
     return samples
 
