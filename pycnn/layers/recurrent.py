@@ -7,7 +7,9 @@ its states carry over and, with return_sequences, the output at a masked
 step repeats the previous output (zeros before the first unmasked step;
 Keras's zero_output_for_mask=False). ``compute_mask`` passes the mask on
 with return_sequences, as Keras does. recurrent_dropout is accepted but
-ignored (with a warning); stateful=True is not supported.
+not applied (with a warning): Keras 3's cells apply it only in their
+implementation=1 path, and LSTM/GRU build their cells with implementation=2,
+which does not mask the recurrent state either. stateful=True is not supported.
 """
 import warnings
 
@@ -102,9 +104,9 @@ class _Recurrent(Layer):
         if self.recurrent_dropout > 0.0:
             # Only changes training noise, never inference: run, but say so.
             warnings.warn(
-                f"Layer '{self.name}': recurrent_dropout is not implemented by pycnn's "
-                "recurrent kernels and is ignored (dropout on the inputs is applied)",
-                UserWarning)
+                f"Layer '{self.name}': recurrent_dropout is not applied by pycnn's "
+                "recurrent kernels (nor by Keras 3's default implementation=2 cells); "
+                "dropout on the inputs is applied", UserWarning)
         if stateful:
             raise NotImplementedError(
                 f"Layer '{self.name}': stateful=True is not supported (only stateful=False)")
