@@ -59,8 +59,11 @@ def test_packed_gemm_empty_k(isa):
     assert_close(got, np.tile(bias, (3, 1)), what=f"packed k=0 {isa}")
 
 
+# (1, 128, 5000): one row through several K slices of side-by-side panels;
+# (15, 32, 3000): at 2 threads the second region is one row, which must keep
+# the tile arithmetic a 1-thread run gives that row.
 @pytest.mark.parametrize("m,n,k", [(1, 700, 300), (16, 128, 3000), (49, 300, 600),
-                                   (200, 70, 90)])
+                                   (200, 70, 90), (1, 128, 5000), (15, 32, 3000)])
 @pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, True)])
 def test_packed_gemm_bit_identical_for_one_and_two_threads(isa, rng, m, n, k, trans_a,
                                                             trans_b):

@@ -189,7 +189,7 @@ TileStore store_for_slice(const Problem& pr, int64_t pc, int64_t kc, const Epilo
 }
 
 #if defined(__AVX512F__)
-// A one-row region (a batch-1 Dense): whole panels go through
+// A one-row C (a batch-1 Dense): whole panels go through
 // micro_kernel_row_panels, up to four side by side; a ragged last panel
 // through compute_tile. `out` has the bias of column 0.
 void row_times_panels(const Problem& pr, const Region& rg, int64_t jc, int64_t n_panels,
@@ -269,7 +269,9 @@ void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float
                          std::min<int64_t>(kMR, mc - ip * kMR), pc, kc,
                          packed_a + ip * kMR * kc);
 #if defined(__AVX512F__)
-        if (a_in_place && rg.i1 - rg.i0 == 1 && !pack_per_panel) {
+        // Only when C has one row: a one-row region at the end of a longer C
+        // (another thread count) must keep the tile arithmetic of the others.
+        if (a_in_place && pr.m == 1 && !pack_per_panel) {
           row_times_panels(pr, rg, jc, n_panels, pc, kc, b_block, out, scalar_act);
           continue;
         }
