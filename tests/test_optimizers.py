@@ -214,3 +214,35 @@ def test_get_and_config():
     assert optimizers.Adagrad().get_config()["initial_accumulator_value"] == 0.1
     with pytest.raises(ValueError):
         optimizers.Adam(unknown_argument=1)
+
+
+# ----- the finite check shared by the optimizer step and the fit / predict inputs ----------
+@pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 4096, 100_003])
+def test_all_finite_matches_reference(isa, rng, n):
+    from pycnn import _C
+    from pycnn.reference import optim as ref
+    x = rng.standard_normal(n).astype(np.float32) * 1e30   # large but finite
+    assert _C.all_finite(x) is ref.all_finite(x) is True
+    for value in (np.nan, np.inf, -np.inf):
+        for pos in {0, n // 2, n - 1} if n else ():
+            y = x.copy()
+            y[pos] = value
+            assert _C.all_finite(y) is ref.all_finite(y) is False, (value, pos)
+
+
+def test_all_finite_rejects_other_dtypes():
+    from pycnn import _C
+    with pytest.raises(TypeError):
+        _C.all_finite(np.zeros(3))      # float64: never silently copied
+
+
+def test_fit_and_predict_reject_nan_inputs_by_name():
+    from pycnn import Sequential, layers
+    m = Sequential([layers.Input((4,)), layers.Dense(2)])
+    m.compile(optimizer="sgd", loss="mse")
+    x = np.ones((8, 4), np.float32)
+    x[5, 2] = np.inf
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        m.predict(x, verbose=0)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        m.fit(x, np.zeros((8, 2), np.float32), verbose=0)

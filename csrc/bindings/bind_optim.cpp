@@ -224,6 +224,18 @@ void bind_optim(py::module_& m) {
         "One fused optimizer step over lists of variables (kind 0 sgd, 1 adam, 2 rmsprop, "
         "3 adagrad); returns -1, or the index of the first non-finite gradient (nothing is "
         "written then).");
+  // The gradient check, also used on fit / predict inputs: one SIMD pass
+  // (NumPy's float sum of a 150x150x3 image took ~90 us of a ~7 ms prediction).
+  m.def("all_finite",
+        [](const FArray& x) {
+          const float* ptrs[1] = {x.data()};
+          const int64_t sizes[1] = {static_cast<int64_t>(x.size())};
+          int64_t bad = -1;
+          py::gil_scoped_release nogil;
+          PYCNN_DISPATCH(first_nonfinite, ptrs, sizes, 1, &bad);
+          return bad < 0;
+        },
+        py::arg("x").noconvert(), "True when x (float32, C-contiguous) holds no NaN or inf.");
   m.def("allocator_stats", [] {
     const AllocatorStats s = allocator_stats();
     py::dict d;

@@ -58,3 +58,8 @@ def adagrad_update(param, grad, accumulator, lr, epsilon, decay=0.0):
     p = _decayed(param, decay)
     accumulator += g * g
     param[...] = p - (_f32(lr) * g) / np.sqrt(accumulator + _f32(epsilon))
+
+
+def all_finite(x):
+    """_C.all_finite: no NaN or Inf anywhere in x."""
+    return bool(np.isfinite(x).all())
