@@ -531,3 +531,40 @@ def test_residual_with_broadcasting_add_runs_the_layers(rng):
           rng.standard_normal((2, 1, 1, 5)).astype(np.float32)]
     y_ref, _ = model.forward(xs, training=False)
     assert_close(model.predict_on_batch(xs), y_ref, rtol=2e-5, atol=2e-5)
+
+
+def test_seed000_head_folds_each_batchnorm_into_the_next_dense(rng):
+    model = _bench_networks().seed_000_keras(pycnn).model
+    _randomise_bn(model, rng)
+    plan = _check_plan(model, rng.random((2, 150, 150, 3)).astype(np.float32))
+    # Dense -> ReLU -> BN -> Dropout -> Dense: no BN or Dropout step is left,
+    # so the whole network is one compiled chain.
+    assert _step_types(plan) == ["_ConvStep", "_ConvStep", "_FlattenStep", "_DenseStep",
+                                 "_DenseStep", "_DenseStep"]
+    assert plan._compiled is not None
+
+
+@pytest.mark.parametrize("bn_kwargs", [{}, {"center": False}, {"scale": False}])
+def test_batchnorm_before_dense_on_the_last_axis(rng, bn_kwargs):
+    inp = layers.Input((5, 6))
+    x = layers.Dense(7, activation="tanh")(inp)
+    x = layers.BatchNormalization(**bn_kwargs)(x)
+    x = layers.Dropout(0.5)(x)
+    out = layers.Dense(3, activation="relu", use_bias=False)(x)
+    model = pycnn.Model(inp, out)
+    _randomise_bn(model, rng)
+    x = rng.standard_normal((4, 5, 6)).astype(np.float32)
+    assert "_LayerStep" not in _step_types(_check_plan(model, x))
+    model.compile(optimizer="adam", loss="mse")
+    model.train_on_batch(x, rng.standard_normal((4, 5, 3)).astype(np.float32))
+    _check_plan(model, x)   # moving statistics changed: folded again
+
+
+def test_batchnorm_read_twice_is_not_folded(rng):
+    inp = layers.Input((6,))
+    x = layers.BatchNormalization()(layers.Dense(4, activation="relu")(inp))
+    out = layers.Concatenate()([layers.Dense(2)(x), x])
+    model = pycnn.Model(inp, out)
+    _randomise_bn(model, rng)
+    plan = _check_plan(model, rng.standard_normal((3, 6)).astype(np.float32))
+    assert "_LayerStep" in _step_types(plan)

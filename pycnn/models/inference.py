@@ -118,11 +118,9 @@ class _DerivedCache:
         return value
 
 
-def fold_batchnorm(kernel, bias, bn):
-    """(kernel', bias') with ``bn(conv(x, kernel) + bias) == conv(x, kernel') + bias'``;
-    output channels on the kernel's last axis. Keras's inference BN is
-    ``x * inv + (beta - mean * inv)``, ``inv = gamma / sqrt(var + eps)``;
-    folded in float64, rounded once."""
+def _bn_affine(bn):
+    """(inv, shift) in float64: Keras's inference BN is ``x * inv + shift``,
+    ``inv = gamma / sqrt(var + eps)``, ``shift = beta - mean * inv``."""
     var = bn.moving_variance.value.astype(np.float64)
     inv = 1.0 / np.sqrt(var + np.float64(np.float32(bn.epsilon)))
     if bn.scale:
@@ -130,33 +128,58 @@ def fold_batchnorm(kernel, bias, bn):
     shift = -bn.moving_mean.value.astype(np.float64) * inv
     if bn.center:
         shift = shift + bn.beta.value.astype(np.float64)
+    return inv, shift
+
+
+def fold_batchnorm(kernel, bias, bn):
+    """(kernel', bias') with ``bn(conv(x, kernel) + bias) == conv(x, kernel') + bias'``;
+    output channels on the kernel's last axis; folded in float64, rounded once."""
+    inv, shift = _bn_affine(bn)
     k = (kernel.astype(np.float64) * inv).astype(np.float32)
     b = shift if bias is None else bias.astype(np.float64) * inv + shift
     return np.ascontiguousarray(k), b.astype(np.float32)
 
 
-def weight_sources(layer, bn):
+def fold_batchnorm_into_input(kernel, bias, bn):
+    """(kernel', bias') with ``bn(x) @ kernel + bias == x @ kernel' + bias'`` for
+    a Dense kernel (in, units) and a BN over its input features: a BN after
+    an activation (seed 000's Dense -> ReLU -> BN -> Dropout -> Dense) folds
+    forward into the next Dense. Float64, rounded once."""
+    inv, shift = _bn_affine(bn)
+    k64 = kernel.astype(np.float64)
+    b = shift @ k64 if bias is None else bias.astype(np.float64) + shift @ k64
+    k = (k64 * inv[:, None]).astype(np.float32)
+    return np.ascontiguousarray(k), b.astype(np.float32)
+
+
+def _bn_sources(bn):
+    return [] if bn is None else [bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance]
+
+
+def weight_sources(layer, bn, bn_in=None):
     """The variables a Conv2D/Dense step's folded weights are made from."""
-    sources = [layer.kernel, layer.bias]
-    if bn is not None:
-        sources += [bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance]
+    sources = [layer.kernel, layer.bias] + _bn_sources(bn) + _bn_sources(bn_in)
     return [v for v in sources if v is not None]
 
 
-def folded_weights(cache, layer, bn, pack):
-    """(kernel, bias, packed) of a Conv2D/Dense with ``bn`` (or None) folded in,
-    packed by ``pack``; rebuilt by ``cache`` only when a source variable's
-    version (or the ISA) changes."""
-    sources = weight_sources(layer, bn)
+def folded_weights(cache, layer, bn, pack, bn_in=None):
+    """(kernel, bias, packed) of a Conv2D/Dense with ``bn`` (or None) folded
+    into its output and ``bn_in`` (Dense only, or None) into its input, packed
+    by ``pack``; rebuilt by ``cache`` only when a source variable's version
+    (or the ISA) changes."""
+    sources = weight_sources(layer, bn, bn_in)
 
     def build():
         kernel = layer.kernel.value
         bias = layer.bias.value if layer.use_bias else None
+        if bn_in is not None:
+            kernel, bias = fold_batchnorm_into_input(kernel, bias, bn_in)
         if bn is not None:
             kernel, bias = fold_batchnorm(kernel, bias, bn)
         return kernel, bias, pack(kernel)
 
-    return cache.get(sources, None if bn is None else bn.epsilon, build)
+    eps = tuple(None if b is None else b.epsilon for b in (bn, bn_in))
+    return cache.get(sources, eps, build)
 
 
 def _pack_dense(kernel):
@@ -321,30 +344,34 @@ class _ConvStep(_FusedStep):
 
 
 class _DenseStep(_FusedStep):
-    """Dense (linear) -> BatchNormalization [-> activation], or Dense -> activation."""
+    """[BatchNormalization -> identities ->] Dense (linear) -> BatchNormalization
+    [-> activation], or Dense -> activation; either BN folded into the kernel."""
 
     def output_act(self):
         if self.act is not None:
             return self.act
         return self.dense.activation.code, self.dense.activation.param
 
-    def __init__(self, in_keys, out_key, fallback, dense, bn, act):
+    def __init__(self, in_keys, out_key, fallback, dense, bn, act, bn_in=None):
         super().__init__(in_keys, out_key, fallback)
-        self.dense, self.bn, self.act = dense, bn, act
+        self.dense, self.bn, self.act, self.bn_in = dense, bn, act, bn_in
         self.weights = _DerivedCache()
 
     def variables(self):
-        return weight_sources(self.dense, self.bn)
+        return weight_sources(self.dense, self.bn, self.bn_in)
+
+    def _folded(self):
+        return folded_weights(self.weights, self.dense, self.bn, _pack_dense, self.bn_in)
 
     def compile_into(self, chain, shape):
-        kernel, bias, packed = folded_weights(self.weights, self.dense, self.bn, _pack_dense)
+        kernel, bias, packed = self._folded()
         chain.add_dense(kernel, bias, packed, *self.output_act())
 
     def compute(self, xs):
         x = f32(xs[0])
         dense = self.dense
         dense._check_call_shape(x)
-        kernel, bias, packed = folded_weights(self.weights, dense, self.bn, _pack_dense)
+        kernel, bias, packed = self._folded()
         code, param = self.output_act()
         lead = x.shape[:-1]
         x2 = x.reshape(-1, x.shape[-1])
@@ -630,6 +657,18 @@ def build_plan(calls, input_keys, output_keys):
                 continue
             else:
                 continue
+        bn_in = None
+        if _foldable_bn(layer):
+            # BN -> Dropout... -> Dense: the BN folds into the Dense's input side.
+            j = i
+            while j is not None and type(calls[j][0]) is not Dense:
+                j = next_call(j, lambda l: type(l) in _IDENTITY_AT_INFERENCE or
+                              type(l) is Dense and l.built and l.activation.code is not None)
+                if j is not None:
+                    group.append(j)
+            if j is None:
+                continue
+            bn_in = layer
         conv_i = group[-1]
         head = calls[conv_i][0]
         if (type(head) is Conv2D and head.activation.code is not None and
@@ -672,7 +711,7 @@ def build_plan(calls, input_keys, output_keys):
                 step = _ConvStep(ins, last_out, fallback, head, zp, bn, act, pool,
                                  residual_key)
             else:
-                step = _DenseStep(first_in, last_out, fallback, head, bn, act)
+                step = _DenseStep(first_in, last_out, fallback, head, bn, act, bn_in)
         elif type(layer) is Add:
             j = next_call(i, lambda l: epilogue_act(l) is not None)
             act = epilogue_act(calls[j][0]) if j is not None else (0, 0.0)
