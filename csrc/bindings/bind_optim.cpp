@@ -225,7 +225,7 @@ void bind_optim(py::module_& m) {
         "3 adagrad); returns -1, or the index of the first non-finite gradient (nothing is "
         "written then).");
   // The gradient check, also used on fit / predict inputs: one SIMD pass
-  // (NumPy's float sum of a 150x150x3 image took ~90 us of a ~7 ms prediction).
+  // (10 us for a 150x150x3 image, where NumPy's float sum took 44 us).
   m.def("all_finite",
         [](const FArray& x) {
           const float* ptrs[1] = {x.data()};
