@@ -159,6 +159,37 @@ py::tuple conv2d_backward(const FArray& x, const FArray& kernel, const FArray& d
   return py::make_tuple(or_none(dx), or_none(dw), or_none(db));
 }
 
+// (dkernel, dbias) of a ReLU conv whose output a 2-D max pooling consumed,
+// from that pool's dy, argmax and output y (see MaxPoolGrad): equal to
+// conv2d_backward(x, kernel, max_pool2d_backward(dy, argmax, ..., relu_y=y)).
+// argmax is not range-checked: with the window geometry every pool backward
+// path only compares it with in-window positions (never an address).
+py::tuple conv2d_backward_weights_maxpool(const FArray& x, const FArray& kernel, const FArray& dy,
+                                          const I32Array& argmax, const FArray& relu_y,
+                                          Pair strides, Pair dilation, Pads pads, Pair pool,
+                                          Pair pool_strides, Pads pool_pads) {
+  const std::string op = "conv2d_backward_weights_maxpool";
+  const ConvGeometry g = conv_geometry(op, x, kernel, strides, dilation, pads);
+  const PoolGeometry pg =
+      pool_geometry(op, {g.batch, g.out_h, g.out_w, g.out_c}, pool, pool_strides, pool_pads);
+  check_ndim(op, "dy", dy, 4);
+  const int64_t want[4] = {pg.batch, pg.out_h, pg.out_w, pg.channels};
+  for (int axis = 0; axis < 4; ++axis) check_dim(op, "dy", dy, axis, want[axis]);
+  check_same_shape(op, "argmax", argmax, "dy", dy);
+  check_same_shape(op, "relu_y", relu_y, "dy", dy);
+  FArray dw = new_array({g.kernel_h, g.kernel_w, g.in_c, g.out_c});
+  FArray db = new_array({g.out_c});
+  const MaxPoolGrad pooled{&pg, dy.data(), argmax.data(), relu_y.data()};
+  const float* px = x.data();
+  float* pdw = dw.mutable_data();
+  float* pdb = db.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    PYCNN_DISPATCH(conv2d_backward_weights_maxpool, g, px, pooled, pdw, pdb);
+  }
+  return py::make_tuple(dw, db);
+}
+
 // The geometry of the conv whose input gradient the transposed conv is:
 // its input is y (N, OH, OW, Cout), its output x (N, H, W, Cin).
 ConvGeometry conv_transpose_geometry(const std::string& op, const FArray& x,
@@ -261,6 +292,10 @@ void bind_conv(py::module_& m) {
         py::arg("pool_pads"), py::arg("with_argmax") = true, py::arg("packed") = py::none(),
         "max_pool(act(conv2d(x, kernel) + bias)) without storing the conv output: (y, argmax "
         "into the conv output, or None). packed: as conv2d_forward's.");
+  m.def("conv2d_backward_weights_maxpool", &conv2d_backward_weights_maxpool, py::arg("x"),
+        py::arg("kernel"), py::arg("dy"), py::arg("argmax"), py::arg("relu_y"),
+        py::arg("strides"), py::arg("dilation"), py::arg("pads"), py::arg("pool"),
+        py::arg("pool_strides"), py::arg("pool_pads"));
   m.def("conv2d_backward", &conv2d_backward, py::arg("x"), py::arg("kernel"), py::arg("dz"),
         py::arg("strides"), py::arg("dilation"), py::arg("pads"), py::arg("need_dx") = true,
         py::arg("need_dw") = true,

@@ -21,6 +21,17 @@ struct ConvGeometry {
   int64_t pad_top, pad_left;
 };
 
+// The gradient a 2-D max pooling hands back to the ReLU conv feeding it, not
+// yet spread to the conv's output size: the pool's dy, argmax and output y
+// (relu_y, gating dy by y > 0) as in max_pool2d_backward. pool->in_* is the
+// conv's output.
+struct MaxPoolGrad {
+  const PoolGeometry* pool;
+  const float* dy;
+  const int32_t* argmax;
+  const float* relu_y;
+};
+
 }  // namespace pycnn
 
 #define PYCNN_CONV_KERNELS                                                                  \
@@ -45,6 +56,11 @@ struct ConvGeometry {
   /* dw = sum over the batch of col(x)^T x dz; db = sum of dz (db may be null). */           \
   void conv2d_backward_weights(const ::pycnn::ConvGeometry& g, const float* x,              \
                                const float* dz, float* dw, float* db);                      \
+  /* The same with dz = max_pool2d_backward(pooled): built band by band where it is read    \
+     (the direct kernel), so the conv-sized dz is never written to memory. */                \
+  void conv2d_backward_weights_maxpool(const ::pycnn::ConvGeometry& g, const float* x,      \
+                                       const ::pycnn::MaxPoolGrad& pooled, float* dw,       \
+                                       float* db);                                          \
   /* Transposed convolution y = act(conv^T(x, kernel) + bias): g describes the conv whose   \
      input is y (in_*) and whose output is x (out_*), kernel (kh, kw, in_c, out_c) is       \
      Keras's Conv2DTranspose layout. y is fully overwritten. Its gradients are that conv:   \

@@ -85,5 +85,21 @@ void conv2d_backward_weights(const ConvGeometry& g, const float* x, const float*
   }
 }
 
+void conv2d_backward_weights_maxpool(const ConvGeometry& g, const float* x,
+                                     const MaxPoolGrad& pooled, float* dw, float* db) {
+  const PoolGeometry& pg = *pooled.pool;
+#if defined(PYCNN_ISA_avx512)
+  if (!is_pointwise(g) && pg.stride_h == pg.pool_h && pg.stride_w == pg.pool_w) {
+    convdirect::weight_grad(g, x, nullptr, dw, db, &pooled);
+    return;
+  }
+#endif
+  // Other paths: the whole dz first (in the calling thread's workspace).
+  float* dz = workspace_floats(static_cast<size_t>(g.batch * g.out_h * g.out_w * g.out_c),
+                               kSlotPooledDz);
+  max_pool2d_backward(pg, pooled.dy, pooled.argmax, pooled.relu_y, dz);
+  conv2d_backward_weights(g, x, dz, dw, db);
+}
+
 }  // namespace PYCNN_ISA_NS
 }  // namespace pycnn

@@ -31,6 +31,7 @@
 #include "core/threading.hpp"
 #include "core/workspace.hpp"
 #include "gemm/epilogue_scalar.hpp"
+#include "pool/max_pool_backward_row.hpp"
 
 // GCC 12 flags the _mm512_undefined_ps() inside its own intrinsics headers as
 // "(maybe) uninitialized" once they are inlined: a known false positive.
@@ -1059,8 +1060,12 @@ static inline void bias_grad_row(const float* dz_row, int64_t out_w, int64_t cou
 }
 
 // dw = sum over (n, oy, ox) of padded x patches times dz; db = sum of dz.
+// With `pooled` (then dz is unused; its pooling tiles: stride == pool), each
+// thread builds a band's dz from the pool's dy into a buffer that stays in
+// L1/L2, the same values max_pool2d_backward would store: the same bits,
+// without writing and re-reading a conv-sized dz (46 MB a seed-000 step).
 static inline void weight_grad(const ConvGeometry& g, const float* x, const float* dz,
-                               float* dw, float* db) {
+                               float* dw, float* db, const MaxPoolGrad* pooled = nullptr) {
   const int64_t cin = g.in_c, cout = g.out_c, kw_n = g.kernel_w, kh_n = g.kernel_h;
   const int64_t rows_j = kw_n * cin;  // dw rows per kh: the (kw, ci) index
   std::memset(dw, 0, sizeof(float) * kh_n * rows_j * cout);
@@ -1112,6 +1117,10 @@ static inline void weight_grad(const ConvGeometry& g, const float* x, const floa
     for (int64_t j = 0; j < rows_j; ++j)
       offsets[j] = (j / cin) * g.dilation_w * cin + j % cin;
     for (int64_t jb = 0; jb <= j_blocks; ++jb) j_start[jb] = rows_j * jb / j_blocks;
+    float* dz_rebuilt =
+        pooled ? workspace_floats(static_cast<size_t>(band_rows * g.out_w * cout),
+                                  convtile::kSlotPooledDz)
+               : nullptr;
     // (kh, jb, cb) of task `first`; later tasks step them like digits (the
     // three divisions per task and row cost more than MNIST's whole tile).
     const int64_t kh_first = first / (j_blocks * co_blocks);
@@ -1124,7 +1133,15 @@ static inline void weight_grad(const ConvGeometry& g, const float* x, const floa
         for (int64_t oy0 = gy0; oy0 < gy1; oy0 += band_rows) {
           const int64_t band = gy1 - oy0 < band_rows ? gy1 - oy0 : band_rows;
           const float** band_ptrs = rows + (oy0 - gy0) * kh_n;
-          const float* dz_band = dz + (n * g.out_h + oy0) * g.out_w * cout;
+          const float* dz_band = dz_rebuilt;
+          if (!pooled) {
+            dz_band = dz + (n * g.out_h + oy0) * g.out_w * cout;
+          } else {
+            for (int64_t b = 0; b < band; ++b)
+              max_pool_backward_tiled_row(*pooled->pool, pooled->dy, pooled->argmax,
+                                          pooled->relu_y, n * g.out_h + oy0 + b,
+                                          dz_rebuilt + b * g.out_w * cout);
+          }
           int64_t next_kh = kh_first, next_jb = jb_first, next_cb = cb_first;
           for (int64_t task = first; task < last; ++task) {
             const int64_t kh = next_kh, jb = next_jb, cb = next_cb;

@@ -14,6 +14,7 @@ namespace convtile {
 constexpr int kSlotCol = 2;       // per-thread im2col / col2im tile
 constexpr int kSlotKernelT = 3;   // kernel transposed, on the calling thread
 constexpr int kSlotPartials = 4;  // per-chunk weight-gradient partial sums
+constexpr int kSlotPooledDz = 3;  // dz rebuilt from a max pool's dy (weight gradient only)
 
 // Length of one im2col row: one output pixel's receptive field.
 static inline int64_t patch_size(const ConvGeometry& g) {

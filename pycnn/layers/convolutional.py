@@ -71,12 +71,29 @@ class PreActivationGrad:
     max pooling it feeds: the pool gated dy by relu(z) > 0 while routing it
     to the argmax (see ``relu_grad_from_pool``), so the conv skips its ReLU
     backward on the full-size output. Only the Sequential backward walk makes
-    one, for a conv with activation ``'relu'`` whose output feeds the pool only."""
+    one, for a conv with activation ``'relu'`` whose output feeds the pool only.
 
-    __slots__ = ("value",)
+    ``from_pool`` keeps the pool's own dy instead and spreads it to the conv's
+    size (``value``) only when asked: a conv that needs no input gradient takes
+    its weight gradient from the pool's dy directly (``_weight_grads_from_pool``)."""
+
+    __slots__ = ("_value", "pool", "pool_cache", "pool_dy")
 
     def __init__(self, value):
-        self.value = value
+        self._value = value
+        self.pool = self.pool_cache = self.pool_dy = None
+
+    @classmethod
+    def from_pool(cls, pool, cache, dy):
+        grad = cls(None)
+        grad.pool, grad.pool_cache, grad.pool_dy = pool, cache, dy
+        return grad
+
+    @property
+    def value(self):
+        if self._value is None:
+            self._value = self.pool.backward_before_relu(self.pool_cache, self.pool_dy)
+        return self._value
 
 
 def relu_grad_from_pool(producer):
@@ -188,6 +205,11 @@ class BaseConv(Layer):
     def _backward_kernel(self, x, dz, pads, need_dx, need_dw):
         raise NotImplementedError
 
+    def _weight_grads_from_pool(self, x, pads, grad):
+        """(dkernel, dbias) straight from the max pool's dy in ``grad`` (a
+        PreActivationGrad.from_pool), or None where no kernel takes that route."""
+        return None
+
     def forward(self, x, training=False):
         self._check_call_shape(x)
         pads = self._pads(x.shape[1:-1])
@@ -207,12 +229,18 @@ class BaseConv(Layer):
     def backward(self, cache, dy, need_dx=True):
         x, z, y, pads = cache
         if type(dy) is PreActivationGrad:  # the max pool already applied the ReLU's derivative
-            dz = dy.value
+            dz = None if not need_dx and dy.pool is not None else dy.value
         else:
             dz = fused.grad(self.activation, z, y, np.ascontiguousarray(dy, np.float32))
         trainable = self.trainable
         if not need_dx and not trainable:
             return None, []
+        if not need_dx and type(dy) is PreActivationGrad and dy.pool is not None:
+            grads = self._weight_grads_from_pool(x, pads, dy)
+            if grads is not None:
+                dkernel, dbias = grads
+                return None, [dkernel, dbias] if self.use_bias else [dkernel]
+            dz = dy.value
         dx, dkernel, dbias = self._backward_kernel(x, dz, pads, need_dx, trainable)
         if not trainable:
             return dx, []
@@ -263,6 +291,17 @@ class Conv2D(BaseConv):
     def _backward_kernel(self, x, dz, pads, need_dx, need_dw):
         return conv_ops.conv2d_backward(x, self.kernel.value, dz, self.strides,
                                         self.dilation_rate, pads, need_dx, need_dw)
+
+    def _weight_grads_from_pool(self, x, pads, grad):
+        # One kernel builds each band of dz from the pool's dy where the weight
+        # gradient reads it: the conv-sized dz is never stored (bit-identical).
+        pool = grad.pool
+        if getattr(pool, "rank", None) != 2:
+            return None
+        x_shape, pool_pads, argmax, y = grad.pool_cache
+        return conv_ops.conv2d_backward_weights_maxpool(
+            x, self.kernel.value, grad.pool_dy, argmax, y, self.strides, self.dilation_rate,
+            pads, pool.pool_size, pool.strides, pool_pads)
 
     def forward_max_pooled(self, x, pool, kernel=None, bias=None, act=None,
                            with_argmax=True):

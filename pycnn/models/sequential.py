@@ -196,7 +196,7 @@ class Sequential(Model):
             if i > 0 and self._pool_takes_relu(i):
                 # Conv(relu) -> MaxPool: the pool returns the conv's pre-ReLU
                 # gradient in one pass (no relu backward over the big output).
-                dy, grads = PreActivationGrad(layer.backward_before_relu(caches[i], dy)), []
+                dy, grads = PreActivationGrad.from_pool(layer, caches[i], dy), []
             else:
                 dy, grads = call_backward(layer, caches[i], dy, need_dx or i > 0)
             weight_grads.append(grads)

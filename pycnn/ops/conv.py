@@ -10,6 +10,8 @@ Backward functions take ``dz``, the gradient of the pre-activation output
 """
 import math
 
+import numpy as np
+
 from pycnn import _C
 from pycnn.ops._convert import f32
 
@@ -78,6 +80,18 @@ def conv2d_backward(x, kernel, dz, strides=(1, 1), dilation=(1, 1), pads=(0, 0, 
     return tuple(_C.conv2d_backward(f32(x), f32(kernel), f32(dz), _pair(strides),
                                     _pair(dilation), _quad(pads), bool(need_dx),
                                     bool(need_dw)))
+
+
+def conv2d_backward_weights_maxpool(x, kernel, dy, argmax, relu_y, strides, dilation, pads,
+                                    pool, pool_strides, pool_pads):
+    """(dkernel, dbias) of a ReLU conv whose output a 2-D max pooling took,
+    from that pool's dy, argmax and output relu_y: the same values as
+    conv2d_backward(x, kernel, max_pool2d_backward(dy, argmax, ..., relu_y))
+    without the conv-sized pre-activation gradient in memory."""
+    return tuple(_C.conv2d_backward_weights_maxpool(
+        f32(x), f32(kernel), f32(dy), np.ascontiguousarray(argmax, np.int32), f32(relu_y),
+        _pair(strides), _pair(dilation), _quad(pads), _pair(pool), _pair(pool_strides),
+        _quad(pool_pads)))
 
 
 def _as_2d(x, kernel):
