@@ -241,18 +241,20 @@ struct ForwardArgs {
   bool merged;               // ld == cn and dilation 1: (kw, ci) is one contiguous run
   const char* pf;            // this tile's share of the next slice's weights, to prefetch
   int64_t pf_lines;          // its 64-byte lines
+  int64_t pf_per_kh, pf_per_tap;  // lines per kh step / per (kh, kw) step (prefetch_part)
 };
 
-// Prefetches part `part` of `parts` of the tile's share of the next slice into
-// L2: spread over the tile's (kh, kw) steps, so the requests trickle out while
-// the FMAs run instead of queueing up in one burst.
-// Returns at once (no 64-bit division: ~60 cycles, five per tile made
-// MNIST's 5x5 conv 3x slower) when the tile has nothing to prefetch.
-static inline void prefetch_part(const ForwardArgs& a, int64_t part, int64_t parts) {
+// Prefetches part `part` (`per` lines each) of the tile's share of the next
+// slice into L2: spread over the tile's (kh, kw) steps, so the requests
+// trickle out while the FMAs run instead of queueing up in one burst. `per`
+// comes precomputed in ForwardArgs: a 64-bit division here (~60 cycles) per
+// step cost 9% of the RGB stem's tiles (27-long K) and made MNIST's 5x5 conv
+// 3x slower.
+static inline void prefetch_part(const ForwardArgs& a, int64_t part, int64_t per) {
   if (a.pf_lines <= 0) return;
-  const int64_t per = (a.pf_lines + parts - 1) / parts;
-  const int64_t l1 = (part + 1) * per < a.pf_lines ? (part + 1) * per : a.pf_lines;
-  for (int64_t l = part * per; l < l1; ++l) _mm_prefetch(a.pf + l * 64, _MM_HINT_T1);
+  const int64_t l0 = part * per;
+  const int64_t l1 = l0 + per < a.pf_lines ? l0 + per : a.pf_lines;
+  for (int64_t l = l0; l < l1; ++l) _mm_prefetch(a.pf + l * 64, _MM_HINT_T1);
 }
 
 // The packed weights stream from L2 (a 3x3x64 block is 73 KB), two lines per
@@ -344,7 +346,7 @@ static inline void forward_tile(const ForwardArgs& a, int64_t ox0) {
     if (!row) continue;
     const float* w = a.weights + kh * k_row;
     if (a.merged) {
-      prefetch_part(a, kh, a.kernel_h);
+      prefetch_part(a, kh, a.pf_per_kh);
       const float* xp = row + ox0 * pix_step;
       const int64_t run = a.kernel_w * cn;
       if (kPix) {  // R inputs at constant offsets from one pointer
@@ -360,7 +362,7 @@ static inline void forward_tile(const ForwardArgs& a, int64_t ox0) {
       continue;
     }
     for (int64_t kw = 0; kw < a.kernel_w; ++kw) {
-      prefetch_part(a, kh * a.kernel_w + kw, a.kernel_h * a.kernel_w);
+      prefetch_part(a, kh * a.kernel_w + kw, a.pf_per_tap);
       const float* xp = row + (ox0 * a.stride + kw * a.dilation) * ld;
       for (int64_t ci = 0; ci < cn; ++ci, w += NV * kLanes)
         forward_k_step<NV, R>(acc, w, [&](int r) { return xp[r * pix_step + ci]; });
@@ -429,7 +431,7 @@ static inline void forward_tile_pair(const ForwardArgs& a, const float* const* r
     if (!row_b) row_b = zero_row;
     const float* w = a.weights + kh * k_row;
     for (int64_t kw = 0; kw < a.kernel_w; ++kw) {
-      prefetch_part(a, kh * a.kernel_w + kw, a.kernel_h * a.kernel_w);
+      prefetch_part(a, kh * a.kernel_w + kw, a.pf_per_tap);
       const int64_t off = (ox0 * a.stride + kw * a.dilation) * ld;
       PixelInputs<R> in_a(row_a + off, pix_step), in_b(row_b + off, pix_step);
       for (int64_t ci = 0; ci < cn; ++ci, w += NV * kLanes, in_a.next(), in_b.next()) {
@@ -800,7 +802,7 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
         ForwardArgs a{slice_rows, wb + c0 * kh_n * kw_n * width, nullptr,
                       kh_n, kw_n, ld, cn, cout, g.stride_w, g.dilation_w,
                       cout - b * width, nullptr, false, s == 0 && !accumulate, s == slices - 1,
-                      merged && ld == cn, nullptr, 0};
+                      merged && ld == cn, nullptr, 0, 0, 0};
         if (fast_act) {
           a.bias = ep && ep->bias ? ep->bias + b * width : nullptr;
           a.relu = ep && ep->act == Act::relu;
@@ -813,6 +815,9 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
         const int64_t calls = (pairs ? (chunk_rows + 1) / 2 : chunk_rows) * tiles;
         const int64_t lines_per_call = rows_outer ? 0 : (slice_lines + calls - 1) / calls;
         int64_t call = 0;
+        const int64_t call_lines = rows_outer ? input_lines_per_call : lines_per_call;
+        a.pf_per_kh = (call_lines + kh_n - 1) / kh_n;
+        a.pf_per_tap = (call_lines + kh_n * kw_n - 1) / (kh_n * kw_n);
         for (int64_t r = rr0; r < rr1;) {
           const bool pair = pairs && r + 1 < rr1;
           const int64_t step = pair ? 2 : 1;
