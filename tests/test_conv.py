@@ -108,7 +108,8 @@ def test_big_image_uses_many_tiles(rng):
 @pytest.mark.parametrize("x_shape,k", [((5, 40, 36, 8), (3, 3, 16)), ((1, 64, 64, 8), (3, 3, 4)),
                                        ((6, 16, 16, 8), (1, 1, 8)),
                                        ((4, 60, 60, 3), (3, 3, 32)),   # RGB stem: finer dw blocks
-                                       ((16, 28, 28, 1), (5, 5, 8))])  # MNIST pixel pairs
+                                       ((16, 28, 28, 1), (5, 5, 8)),   # MNIST pixel pairs
+                                       ((2, 12, 12, 96), (3, 3, 96))])  # dw split in tasks
 def test_same_results_with_one_and_two_threads(rng, x_shape, k):
     x, kernel, bias = _case(rng, x_shape, k)
     pads = _pads(x_shape, k, (1, 1), (1, 1), "same")

@@ -170,6 +170,24 @@ def test_conv_weight_grad_from_pool_matches_unfused(isa, rng, case):
     np.testing.assert_array_equal(db, db_want)
 
 
+@pytest.mark.parametrize("case", [WEIGHT_GRAD_CASES[0], WEIGHT_GRAD_CASES[1],
+                                  WEIGHT_GRAD_CASES[7]])
+def test_conv_weight_grad_from_pool_same_with_one_and_two_threads(rng, case):
+    x_shape, kernel, strides, dilation, padding, pool, pool_strides, pool_padding = case
+    x, k, pads, z_shape, pool_pads, y, argmax, dy = _pooled_case(rng, *case)
+    before = pycnn.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2):
+            pycnn.set_num_threads(n)
+            results.append(conv_ops.conv2d_backward_weights_maxpool(
+                x, k, dy, argmax, y, strides, dilation, pads, pool, pool_strides, pool_pads))
+    finally:
+        pycnn.set_num_threads(before)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_conv_weight_grad_from_pool_checks_shapes(rng):
     case = WEIGHT_GRAD_CASES[0]
     x, k, pads, z_shape, pool_pads, y, argmax, dy = _pooled_case(rng, *case)

@@ -1068,36 +1068,144 @@ static inline void bias_grad_row(const float* dz_row, int64_t out_w, int64_t cou
   for (int v = 0; v < nv; ++v) _mm512_mask_storeu_ps(db + v * kLanes, m[v], acc[v]);
 }
 
+// How weight_grad splits its work.
+struct WeightGradPlan {
+  int64_t cin, cout, kh_n, kw_n, rows_j;  // rows_j: dw rows per kh, the (kw, ci) index
+  int nv;
+  int64_t width, co_blocks, j_blocks, tasks;  // a task: (kh, j block, co block) of dw
+  bool cin1_pairs, contiguous;
+  int64_t in_floats, band_rows, groups_per_sample, band_max, band_floats;
+  int64_t units;  // (sample, row group) pairs, in (n, group) order
+};
+
+// Sums into dw/db (already holding a running sum) tasks [first, last) over
+// units [u0, u1): per unit its input rows are padded once, then band by band
+// every task's tile runs over the band. Scratch: this thread's workspace.
+static inline void weight_grad_range(const ConvGeometry& g, const WeightGradPlan& p,
+                                     const float* x, const float* dz,
+                                     const MaxPoolGrad* pooled, float* dw, float* db,
+                                     int64_t u0, int64_t u1, int64_t first, int64_t last) {
+  const int64_t cout = p.cout, kh_n = p.kh_n, rows_j = p.rows_j, co_blocks = p.co_blocks;
+  const int64_t j_blocks = p.j_blocks, width = p.width, band_rows = p.band_rows;
+  float* buf = workspace_floats(
+      static_cast<size_t>(p.band_floats + 2 * p.band_max * kh_n + 2 * rows_j +
+                          2 * (j_blocks + 1) + 32),
+      convtile::kSlotCol);
+  int64_t* offsets =
+      reinterpret_cast<int64_t*>(buf + p.band_floats + (16 - p.band_floats % 16) % 16);
+  const float** rows = reinterpret_cast<const float**>(offsets + rows_j);
+  int64_t* j_start = reinterpret_cast<int64_t*>(rows + p.band_max * kh_n);  // dw rows of each j block
+  for (int64_t j = 0; j < rows_j; ++j)
+    offsets[j] = (j / p.cin) * g.dilation_w * p.cin + j % p.cin;
+  for (int64_t jb = 0; jb <= j_blocks; ++jb) j_start[jb] = rows_j * jb / j_blocks;
+  float* dz_rebuilt =
+      pooled ? workspace_floats(static_cast<size_t>(band_rows * g.out_w * cout),
+                                convtile::kSlotPooledDz)
+             : nullptr;
+  // (kh, jb, cb) of task `first`; later tasks step them like digits (the
+  // three divisions per task and row cost more than MNIST's whole tile).
+  const int64_t kh_first = first / (j_blocks * co_blocks);
+  const int64_t jb_first = (first / co_blocks) % j_blocks, cb_first = first % co_blocks;
+  for (int64_t unit = u0; unit < u1; ++unit) {
+    const int64_t n = unit / p.groups_per_sample, group = unit % p.groups_per_sample;
+    const int64_t gy0 = g.out_h * group / p.groups_per_sample;
+    const int64_t gy1 = g.out_h * (group + 1) / p.groups_per_sample;
+    band_input_rows(g, x + n * p.in_floats, gy0, gy1, buf, rows);
+    for (int64_t oy0 = gy0; oy0 < gy1; oy0 += band_rows) {
+      const int64_t band = gy1 - oy0 < band_rows ? gy1 - oy0 : band_rows;
+      const float** band_ptrs = rows + (oy0 - gy0) * kh_n;
+      const float* dz_band = dz_rebuilt;
+      if (!pooled) {
+        dz_band = dz + (n * g.out_h + oy0) * g.out_w * cout;
+      } else {
+        for (int64_t b = 0; b < band; ++b)
+          max_pool_backward_tiled_row(*pooled->pool, pooled->dy, pooled->argmax,
+                                      pooled->relu_y, n * g.out_h + oy0 + b,
+                                      dz_rebuilt + b * g.out_w * cout);
+      }
+      int64_t next_kh = kh_first, next_jb = jb_first, next_cb = cb_first;
+      for (int64_t task = first; task < last; ++task) {
+        const int64_t kh = next_kh, jb = next_jb, cb = next_cb;
+        if (++next_cb == co_blocks) {
+          next_cb = 0;
+          if (++next_jb == j_blocks) {
+            next_jb = 0;
+            ++next_kh;
+          }
+        }
+        // db rides along with one task per channel block, while the dz rows
+        // are in cache (a separate pass read all of dz from DRAM again:
+        // ~7 ms of a seed-000 training step).
+        if (db && kh == 0 && jb == 0)
+          for (int64_t b = 0; b < band; ++b)
+            bias_grad_row(dz_band + b * g.out_w * cout + cb * width, g.out_w, cout, p.nv,
+                          cout - cb * width, db + cb * width);
+        const int64_t j0 = j_start[jb], j1 = j_start[jb + 1];
+        WeightGradArgs a{band_ptrs + kh, kh_n, band, dz_band + cb * width,
+                         dw + (kh * rows_j + j0) * cout + cb * width,
+                         g.out_w, cout, g.stride_w * p.cin, offsets + j0, cout - cb * width};
+        const int j_count = static_cast<int>(j1 - j0);
+        if (p.cin1_pairs) {
+          weight_grad_tile_cin1_any(a, j_count);
+        } else if (p.contiguous) {
+          if (p.nv == 2)
+            weight_grad_tile_any<2, true>(a, j_count);
+          else
+            weight_grad_tile_any<1, true>(a, j_count);
+        } else {
+          if (p.nv == 2)
+            weight_grad_tile_any<2, false>(a, j_count);
+          else
+            weight_grad_tile_any<1, false>(a, j_count);
+        }
+      }
+    }
+  }
+}
+
 // dw = sum over (n, oy, ox) of padded x patches times dz; db = sum of dz.
 // With `pooled` (then dz is unused; its pooling tiles: stride == pool), each
 // thread builds a band's dz from the pool's dy into a buffer that stays in
 // L1/L2, the same values max_pool2d_backward would store: the same bits,
 // without writing and re-reading a conv-sized dz (46 MB a seed-000 step).
+//
+// Two ways to share the work, chosen from the geometry alone (so the bits
+// never depend on the thread count):
+//  - small dw (<= kChunkedMaxFloats): the units are cut into up to kMaxChunks
+//    fixed chunks, each summed by one thread into its own copy of dw, the
+//    copies then added in chunk order. Each thread reads only its chunks' x
+//    and dz (the RGB stem's 27 x 32 dw: with the tasks split instead, both
+//    threads read, and rebuilt from the pool, all of it: 2 threads no faster
+//    than 1).
+//  - else the dw tasks are split between the threads, each running over
+//    every unit, so each dw element is one running sum (no partial copies of
+//    a big dw).
+constexpr int64_t kWeightGradMaxChunks = 8;
+constexpr int64_t kWeightGradChunkedMaxFloats = 64 * 1024;
 static inline void weight_grad(const ConvGeometry& g, const float* x, const float* dz,
                                float* dw, float* db, const MaxPoolGrad* pooled = nullptr) {
-  const int64_t cin = g.in_c, cout = g.out_c, kw_n = g.kernel_w, kh_n = g.kernel_h;
-  const int64_t rows_j = kw_n * cin;  // dw rows per kh: the (kw, ci) index
-  std::memset(dw, 0, sizeof(float) * kh_n * rows_j * cout);
-  if (db) std::memset(db, 0, sizeof(float) * cout);
+  WeightGradPlan p{};
+  p.cin = g.in_c;
+  p.cout = g.out_c;
+  p.kw_n = g.kernel_w;
+  p.kh_n = g.kernel_h;
+  p.rows_j = p.kw_n * p.cin;
+  const int64_t weight_floats = p.kh_n * p.rows_j * p.cout;
+  std::memset(dw, 0, sizeof(float) * weight_floats);
+  if (db) std::memset(db, 0, sizeof(float) * p.cout);
   const int64_t out_rows = g.batch * g.out_h;
   if (out_rows * g.out_w == 0) return;
-  const int nv = vectors_per_block(cout);
-  const int64_t width = nv * kLanes, co_blocks = (cout + width - 1) / width;
+  p.nv = vectors_per_block(p.cout);
+  p.width = p.nv * kLanes;
+  p.co_blocks = (p.cout + p.width - 1) / p.width;
   // One input and 8 output channels, stride and dilation 1 along x: pixel
   // pairs per zmm (weight_grad_tile_cin1_pairs), at most 16 dw rows a tile.
-  const bool cin1_pairs = cin == 1 && cout == 8 && g.stride_w == 1 &&
-                          (g.dilation_w == 1 || kw_n == 1);
-  const int max_j = cin1_pairs ? 16 : max_dw_rows(nv);
-  int64_t j_blocks = (rows_j + max_j - 1) / max_j;
-  int nt = threads_for_work(2.0 * out_rows * g.out_w * kh_n * rows_j * cout);
-  // Fewer tasks than twice the threads leave one idle at the end (the RGB
-  // stem's 3 kh x 1 block of dw rows ran 2 + 1 on two threads): finer blocks.
-  // Each dw element stays one task's running sum, so the bits do not change.
-  while (kh_n * j_blocks * co_blocks < 2 * nt && j_blocks < rows_j) ++j_blocks;
-  const int64_t tasks = kh_n * j_blocks * co_blocks;
-  const int64_t in_floats = g.in_h * g.in_w * cin;
-  const bool contiguous = g.dilation_w == 1 || kw_n == 1;
-  if (nt > tasks) nt = static_cast<int>(tasks);
+  p.cin1_pairs = p.cin == 1 && p.cout == 8 && g.stride_w == 1 &&
+                 (g.dilation_w == 1 || p.kw_n == 1);
+  const int max_j = p.cin1_pairs ? 16 : max_dw_rows(p.nv);
+  p.j_blocks = (p.rows_j + max_j - 1) / max_j;
+  p.in_floats = g.in_h * g.in_w * p.cin;
+  p.contiguous = g.dilation_w == 1 || p.kw_n == 1;
   // Bands of output rows of one sample, ~kBandPixels pixels: a tile keeps
   // its accumulators over the band. Longer bands no longer keep a task's x
   // and dz lines in L1 across the tasks of a band (8 rows of 56 pixels ran
@@ -1105,90 +1213,52 @@ static inline void weight_grad(const ConvGeometry& g, const float* x, const floa
   // least kPadRows rows (row by row, a 3x3 conv padded each row 3 times).
   constexpr int64_t kBandPixels = 100, kBandRowsMax = 16, kPadRows = 8;
   int64_t band_rows = kBandPixels / (g.out_w > 0 ? g.out_w : 1);
-  band_rows = band_rows < 1 ? 1 : (band_rows > kBandRowsMax ? kBandRowsMax : band_rows);
-  const int64_t pad_rows = band_rows * ((kPadRows + band_rows - 1) / band_rows);
-  const int64_t groups_per_sample = (g.out_h + pad_rows - 1) / pad_rows;
-  const int64_t band_max = (g.out_h + groups_per_sample - 1) / groups_per_sample;
-  const int64_t band_floats = band_input_floats(g, band_max);
+  p.band_rows = band_rows < 1 ? 1 : (band_rows > kBandRowsMax ? kBandRowsMax : band_rows);
+  const int64_t pad_rows = p.band_rows * ((kPadRows + p.band_rows - 1) / p.band_rows);
+  p.groups_per_sample = (g.out_h + pad_rows - 1) / pad_rows;
+  p.band_max = (g.out_h + p.groups_per_sample - 1) / p.groups_per_sample;
+  p.band_floats = band_input_floats(g, p.band_max);
+  p.units = g.batch * p.groups_per_sample;
+  int nt = threads_for_work(2.0 * out_rows * g.out_w * weight_floats);
+
+  const int64_t chunks = weight_floats <= kWeightGradChunkedMaxFloats
+                             ? (p.units < kWeightGradMaxChunks ? p.units : kWeightGradMaxChunks)
+                             : 1;
+  if (chunks > 1) {
+    p.tasks = p.kh_n * p.j_blocks * p.co_blocks;
+    const int64_t stride = weight_floats + p.cout;
+    float* partials = workspace_floats(static_cast<size_t>((chunks - 1) * stride),
+                                       convtile::kSlotPartials);
+    if (nt > chunks) nt = static_cast<int>(chunks);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t c = 0; c < chunks; ++c) {
+      float* acc_w = c == 0 ? dw : partials + (c - 1) * stride;
+      float* acc_b = db ? (c == 0 ? db : acc_w + weight_floats) : nullptr;
+      if (c > 0) std::memset(acc_w, 0, sizeof(float) * stride);
+      weight_grad_range(g, p, x, dz, pooled, acc_w, acc_b, p.units * c / chunks,
+                        p.units * (c + 1) / chunks, 0, p.tasks);
+    }
+    for (int64_t c = 1; c < chunks; ++c) {  // in chunk order: fixed bits
+      const float* pw = partials + (c - 1) * stride;
+      for (int64_t i = 0; i < weight_floats; ++i) dw[i] += pw[i];
+      if (db)
+        for (int64_t o = 0; o < p.cout; ++o) db[o] += pw[weight_floats + o];
+    }
+    return;
+  }
+  // Fewer tasks than twice the threads leave one idle at the end: finer
+  // blocks. Each dw element stays one task's running sum, so the bits do not
+  // change.
+  while (p.kh_n * p.j_blocks * p.co_blocks < 2 * nt && p.j_blocks < p.rows_j) ++p.j_blocks;
+  p.tasks = p.kh_n * p.j_blocks * p.co_blocks;
+  if (nt > p.tasks) nt = static_cast<int>(p.tasks);
 #pragma omp parallel num_threads(nt)
   {
     // Each thread owns a fixed contiguous range of dw tasks.
     const int64_t team = nt > 1 ? omp_get_num_threads() : 1;
     const int64_t me = nt > 1 ? omp_get_thread_num() : 0;
-    const int64_t first = tasks * me / team, last = tasks * (me + 1) / team;
-    float* buf = workspace_floats(
-        static_cast<size_t>(band_floats + 2 * band_max * kh_n + 2 * rows_j +
-                            2 * (j_blocks + 1) + 32),
-        convtile::kSlotCol);
-    int64_t* offsets = reinterpret_cast<int64_t*>(buf + band_floats + (16 - band_floats % 16) % 16);
-    const float** rows = reinterpret_cast<const float**>(offsets + rows_j);
-    int64_t* j_start = reinterpret_cast<int64_t*>(rows + band_max * kh_n);  // dw rows of each j block
-    for (int64_t j = 0; j < rows_j; ++j)
-      offsets[j] = (j / cin) * g.dilation_w * cin + j % cin;
-    for (int64_t jb = 0; jb <= j_blocks; ++jb) j_start[jb] = rows_j * jb / j_blocks;
-    float* dz_rebuilt =
-        pooled ? workspace_floats(static_cast<size_t>(band_rows * g.out_w * cout),
-                                  convtile::kSlotPooledDz)
-               : nullptr;
-    // (kh, jb, cb) of task `first`; later tasks step them like digits (the
-    // three divisions per task and row cost more than MNIST's whole tile).
-    const int64_t kh_first = first / (j_blocks * co_blocks);
-    const int64_t jb_first = (first / co_blocks) % j_blocks, cb_first = first % co_blocks;
-    for (int64_t n = 0; n < g.batch; ++n)
-      for (int64_t group = 0; group < groups_per_sample; ++group) {
-        const int64_t gy0 = g.out_h * group / groups_per_sample;
-        const int64_t gy1 = g.out_h * (group + 1) / groups_per_sample;
-        band_input_rows(g, x + n * in_floats, gy0, gy1, buf, rows);
-        for (int64_t oy0 = gy0; oy0 < gy1; oy0 += band_rows) {
-          const int64_t band = gy1 - oy0 < band_rows ? gy1 - oy0 : band_rows;
-          const float** band_ptrs = rows + (oy0 - gy0) * kh_n;
-          const float* dz_band = dz_rebuilt;
-          if (!pooled) {
-            dz_band = dz + (n * g.out_h + oy0) * g.out_w * cout;
-          } else {
-            for (int64_t b = 0; b < band; ++b)
-              max_pool_backward_tiled_row(*pooled->pool, pooled->dy, pooled->argmax,
-                                          pooled->relu_y, n * g.out_h + oy0 + b,
-                                          dz_rebuilt + b * g.out_w * cout);
-          }
-          int64_t next_kh = kh_first, next_jb = jb_first, next_cb = cb_first;
-          for (int64_t task = first; task < last; ++task) {
-            const int64_t kh = next_kh, jb = next_jb, cb = next_cb;
-            if (++next_cb == co_blocks) {
-              next_cb = 0;
-              if (++next_jb == j_blocks) {
-                next_jb = 0;
-                ++next_kh;
-              }
-            }
-            // db rides along with one task per channel block, while the dz rows
-            // are in cache (a separate pass read all of dz from DRAM again:
-            // ~7 ms of a seed-000 training step).
-            if (db && kh == 0 && jb == 0)
-              for (int64_t b = 0; b < band; ++b)
-                bias_grad_row(dz_band + b * g.out_w * cout + cb * width, g.out_w, cout, nv,
-                              cout - cb * width, db + cb * width);
-            const int64_t j0 = j_start[jb], j1 = j_start[jb + 1];
-            WeightGradArgs a{band_ptrs + kh, kh_n, band, dz_band + cb * width,
-                             dw + (kh * rows_j + j0) * cout + cb * width,
-                             g.out_w, cout, g.stride_w * cin, offsets + j0, cout - cb * width};
-            const int j_count = static_cast<int>(j1 - j0);
-            if (cin1_pairs) {
-              weight_grad_tile_cin1_any(a, j_count);
-            } else if (contiguous) {
-              if (nv == 2)
-                weight_grad_tile_any<2, true>(a, j_count);
-              else
-                weight_grad_tile_any<1, true>(a, j_count);
-            } else {
-              if (nv == 2)
-                weight_grad_tile_any<2, false>(a, j_count);
-              else
-                weight_grad_tile_any<1, false>(a, j_count);
-            }
-          }
-        }
-      }
+    weight_grad_range(g, p, x, dz, pooled, dw, db, 0, p.units, p.tasks * me / team,
+                      p.tasks * (me + 1) / team);
   }
 }
 
