@@ -125,6 +125,7 @@ def test_fused_backward_skips_relu_backward(monkeypatch, rng):
 from pycnn import _C  # noqa: E402
 from pycnn.layers.convolutional import Conv2D  # noqa: E402
 from pycnn.ops import conv as conv_ops  # noqa: E402
+from pycnn.reference import conv as ref_conv  # noqa: E402
 
 # (x shape, kernel (kh, kw, cout), conv strides, dilation, conv padding,
 #  pool, pool strides, pool padding)
@@ -168,6 +169,10 @@ def test_conv_weight_grad_from_pool_matches_unfused(isa, rng, case):
     # Same values in the same order: bit for bit.
     np.testing.assert_array_equal(dw, dw_want)
     np.testing.assert_array_equal(db, db_want)
+    want = ref_conv.conv2d_backward_weights_maxpool(x, k, dy, argmax, y, strides, dilation,
+                                                    pads, pool, pool_strides, pool_pads)
+    assert_close(dw, want[0], what=f"pooled dw {isa}")
+    assert_close(db, want[1], what=f"pooled db {isa}")
 
 
 @pytest.mark.parametrize("case", [WEIGHT_GRAD_CASES[0], WEIGHT_GRAD_CASES[1],

@@ -1,9 +1,11 @@
 // Optimizer update bindings (in place on the parameter and its slots), and
 // the registration of the loss bindings (bind_loss.cpp).
 #include "bindings/common.hpp"
+#include "gemm/gemm.hpp"
 #include "optim/optim.hpp"
 
 #include <cmath>
+#include <optional>
 #include <vector>
 
 namespace pycnn {
@@ -124,6 +126,54 @@ FArray writable_array(const std::string& op, const char* what, size_t i, const p
   return a;
 }
 
+// A gradient given as the pair (a, b) stands for a^T b: a (batch, rows),
+// b (batch, cols), param (rows, cols) - a Dense kernel's x^T dz, which Adam
+// then sums block by block in cache (adam_update_outer) instead of reading
+// a param-sized gradient from memory. That is taken only when the sum is
+// finite for sure: a and b finite and batch * max|a| * max|b| < 1e37 (no
+// partial sum can overflow). Otherwise, or for another optimizer, the
+// gradient is computed here (`ready`) and checked like any other.
+template <typename OuterT>
+OuterT outer_gradient_impl(const std::string& op, const std::string& gi, const py::tuple& pair,
+                           const FArray& param, bool lazy_ok, std::optional<FArray>* ready) {
+  if (pair.size() != 2) fail(op, gi + " must be an array or a pair (a, b) standing for a^T b");
+  auto as_array = [&](const py::handle& h, const char* name) {
+    FArray arr = py::reinterpret_steal<FArray>(
+        py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(h).release());
+    if (!arr) throw py::type_error(op + ": " + gi + " " + name + " cannot be read as float32");
+    if (arr.ndim() != 2) fail(op, gi + " " + name + " must be 2-D, got " + shape_str(arr));
+    return arr;
+  };
+  FArray a = as_array(pair[0], "a"), b = as_array(pair[1], "b");
+  if (a.shape(0) != b.shape(0) || a.shape(0) < 1 || param.ndim() != 2 ||
+      param.shape(0) != a.shape(1) || param.shape(1) != b.shape(1))
+    fail(op, gi + " a " + shape_str(a) + ", b " + shape_str(b) + " do not make a^T b of the " +
+                 "param's shape " + shape_str(param));
+  const int64_t batch = a.shape(0), rows = a.shape(1), cols = b.shape(1);
+  bool finite_a = true, finite_b = true;
+  float max_a = 0.0f, max_b = 0.0f;
+  {
+    py::gil_scoped_release nogil;
+    PYCNN_DISPATCH(all_finite, a.data(), batch * rows, &finite_a);
+    PYCNN_DISPATCH(all_finite, b.data(), batch * cols, &finite_b);
+    if (finite_a && finite_b) {
+      PYCNN_DISPATCH(max_abs, a.data(), batch * rows, &max_a);
+      PYCNN_DISPATCH(max_abs, b.data(), batch * cols, &max_b);
+    }
+  }
+  const bool bounded = finite_a && finite_b &&
+                       static_cast<double>(batch) * max_a * max_b < 1e37;
+  if (!lazy_ok || !bounded) {
+    FArray gm = new_array({rows, cols});
+    float* pg = gm.mutable_data();
+    py::gil_scoped_release nogil;
+    PYCNN_DISPATCH(sgemm, true, false, rows, cols, batch, 1.0f, a.data(), rows, b.data(), cols,
+                   0.0f, pg, cols, nullptr, 0);
+    *ready = gm;
+  }
+  return OuterT{0, std::move(a), std::move(b)};
+}
+
 // One optimizer step over every variable (see OptimizerKind in optim.hpp).
 // All checks (list lengths, shapes, writeability, finite gradients) run
 // before the first write, so a step that fails changes nothing. Returns -1,
@@ -168,9 +218,44 @@ int64_t fused_step(int kind, const py::list& params, const py::list& grads,
       if (slots[k].size() != count) fail(op, "slot list length mismatch");
     }
   }
+  // Adam gradients given as (a, b), meaning a^T b (see outer_gradient).
+  struct Outer {
+    size_t index;
+    FArray a, b;
+  };
+  std::vector<Outer> outers;
   for (size_t i = 0; i < count; ++i) {
     FArray param = writable_array(op, "params", i, params[i]);
     py::handle gh = grads[i];
+    if (py::isinstance<py::tuple>(gh)) {
+      const std::string gi = "grads[" + std::to_string(i) + "]";
+      std::optional<FArray> ready;
+      Outer outer = outer_gradient_impl<Outer>(op, gi, py::reinterpret_borrow<py::tuple>(gh),
+                                               param, okind == OptimizerKind::adam, &ready);
+      if (!ready) {  // summed in the update itself
+        p[i] = param.mutable_data();
+        g[i] = nullptr;
+        sizes[i] = 0;  // no flat range: updated by adam_update_outer
+        decays[i] = (!decay_mask || (*decay_mask)[i]) ? decay : 0.0f;
+        for (size_t k = 0; k < slots.size(); ++k) {
+          if (!has_slot[k]) continue;
+          FArray slot = writable_array(op, "slots", i, slots[k][i]);
+          check_same_shape(op, "slot", slot, ("params[" + std::to_string(i) + "]").c_str(), param);
+          slot_ptrs[k][i] = slot.mutable_data();
+        }
+        const int64_t n = param.size();
+        check_distinct(op, {{"param", p[i], n}, {"slot 0", slot_ptrs[0][i], n},
+                            {"slot 1", slot_ptrs[1][i], n}, {"slot 2", slot_ptrs[2][i], n},
+                            {"a", outer.a.data(), static_cast<int64_t>(outer.a.size())},
+                            {"b", outer.b.data(), static_cast<int64_t>(outer.b.size())}});
+        outer.index = i;
+        outers.push_back(std::move(outer));
+        keep.push_back(std::move(param));
+        continue;
+      }
+      gh = *ready;
+      keep.push_back(*ready);
+    }
     // Gradients may be any array-like (converted to float32, as np.asarray would).
     FArray grad;
     if (FArray::check_(gh))
@@ -212,6 +297,12 @@ int64_t fused_step(int kind, const py::list& params, const py::list& grads,
   if (bad >= 0) return bad;
   PYCNN_DISPATCH(fused_update, okind, p.data(), g.data(), slot_tables, sizes.data(),
                  decays.data(), static_cast<int64_t>(count), h);
+  for (const Outer& o : outers) {
+    const size_t i = o.index;
+    PYCNN_DISPATCH(adam_update_outer, p[i], o.a.data(), o.b.data(), o.a.shape(0), o.a.shape(1),
+                   o.b.shape(1), slot_ptrs[0][i], slot_ptrs[1][i], slot_ptrs[2][i], h[0], h[1],
+                   h[2], h[3], decays[i]);
+  }
   return -1;
 }
 

@@ -33,6 +33,15 @@ constexpr int kMaxOptimizerSlots = 3;
                       float epsilon, float decay);                                            \
   void adagrad_update(float* param, const float* grad, float* accumulator, int64_t n,         \
                       float lr, float epsilon, float decay);                                  \
+  /* Adam on a 2-D param (rows x cols) whose gradient is the outer-product sum            */ \
+  /* a^T b, a (batch x rows), b (batch x cols) - a Dense kernel's x^T dz - computed block   */ \
+  /* by block in cache instead of read from memory: g[k][n] = sum over i in order of      */ \
+  /* a[i][k] * b[i][n], then the element-wise update of adam_update.                      */ \
+  void adam_update_outer(float* param, const float* a, const float* b, int64_t batch,        \
+                         int64_t rows, int64_t cols, float* m, float* v, float* velocity_hat, \
+                         float alpha, float beta_1, float beta_2, float epsilon, float decay); \
+  /* Largest |x[i]| (x finite). */                                                           \
+  void max_abs(const float* x, int64_t n, float* out);                                       \
   /* True when every grad[i] is finite (checked before a fused step writes). */               \
   void all_finite(const float* grad, int64_t n, bool* finite);                                \
   /* Index of the first of `count` gradients holding NaN/Inf, or -1. */                      \

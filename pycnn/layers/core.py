@@ -8,6 +8,7 @@ from pycnn import random as prandom
 from pycnn.layers.base import Layer, shape_str
 from pycnn.layers import fused
 from pycnn.ops import act as act_ops
+from pycnn.ops import outer_grad
 from pycnn.ops.gemm import gemm
 
 
@@ -93,7 +94,7 @@ class Dense(Layer):
             if need_dx else None
         if not self.trainable:
             return dx, []
-        grads = [gemm(x2, dz, trans_a=True)]
+        grads = [outer_grad.weight_grad(x2, dz)]
         if self.use_bias:
             grads.append(act_ops.bias_grad(dz))
         return dx, grads

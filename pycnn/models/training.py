@@ -14,6 +14,7 @@ from pycnn._threads import model_lock
 from pycnn.backend import StateUpdates
 from pycnn.layers.fused import LogitsGrad
 from pycnn.models import data_adapter
+from pycnn.ops.outer_grad import outer_grads
 
 
 class Trainer:
@@ -225,7 +226,8 @@ class Trainer:
         with StateUpdates() as updates:
             y_pred, cache = self.forward(x, training=True)
             loss, dy = self._loss_and_grad(y, y_pred, sample_weight, self._logits_grad_layer())
-            _, grads = self.backward(cache, dy, need_dx=False)
+            with outer_grads(self.optimizer._sums_outer_grads()):
+                _, grads = self.backward(cache, dy, need_dx=False)
         # The optimizer checks every gradient (shape, finite) before it writes
         # anything and reports non-finite ones: a failed step changes nothing.
         if math.isfinite(loss) and self.optimizer._apply(grads, self.trainable_weights):

@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 
 from pycnn import _C, backend
+from pycnn.ops.outer_grad import OuterProductGrad, materialized
 from pycnn.optimizers.schedules import LearningRateSchedule
 from pycnn.optimizers import schedules as schedules_module
 
@@ -169,7 +170,14 @@ class Optimizer:
                 f"Optimizer {self.name!r}: got {len(grads)} gradients for "
                 f"{len(trainable_variables)} variables")
         clipping = bool(self.clipnorm or self.global_clipnorm or self.clipvalue)
-        if clipping or any(g is None for g in grads):
+        given = grads
+        slow = clipping or any(g is None for g in grads)
+        if self._fused_kind == 1 and not slow:
+            # Adam's fused step sums a^T b pairs itself (adam_update_outer).
+            grads = [(g.a, g.b) if type(g) is OuterProductGrad else g for g in grads]
+        else:
+            grads = materialized(grads)
+        if slow:
             # Checked (raising) one by one, then clipped: the slow path.
             pairs = [(self._checked_gradient(g, v), v)
                      for g, v in zip(grads, trainable_variables) if g is not None]
@@ -187,7 +195,7 @@ class Optimizer:
                                     self._fused_hyper(lr), self.iterations + 1, decay, state[3])
         except (TypeError, ValueError):
             # Re-check in Python for Keras-style messages naming the variable.
-            for g, v in zip(grads, trainable_variables):
+            for g, v in zip(given, trainable_variables):
                 self._checked_gradient(g, v)
             raise
         if bad >= 0:
@@ -196,6 +204,12 @@ class Optimizer:
             v._version += 1
         self.iterations += 1
         return True
+
+    def _sums_outer_grads(self):
+        """Whether a training step may hand this optimizer OuterProductGrad
+        pairs it sums itself: Adam's fused step, without clipping."""
+        return self._fused_kind == 1 and type(self)._apply is Optimizer._apply and not (
+            self.clipnorm or self.global_clipnorm or self.clipvalue)
 
     def _apply_per_variable(self, grads, variables, lr):
         grads = [self._checked_gradient(g, v) for g, v in zip(grads, variables)]

@@ -168,3 +168,15 @@ def conv2d_maxpool_forward(x, kernel, bias=None, strides=(1, 1), dilation=(1, 1)
     from pycnn.reference import pool as pool_ref
     z = conv2d_forward(x, kernel, bias, strides, dilation, pads, act, act_param)
     return pool_ref.max_pool2d_forward(z, pool, pool_strides, pool_pads, with_argmax)
+
+
+def conv2d_backward_weights_maxpool(x, kernel, dy, argmax, relu_y, strides, dilation, pads,
+                                    pool, pool_strides, pool_pads):
+    """(dkernel, dbias) of a ReLU conv from its max pool's dy: the pool's
+    relu-gated backward, then the conv's weight gradient."""
+    from pycnn.reference import pool as pool_ref
+    z_shape = _geometry(x.shape, kernel.shape, strides, dilation, pads)
+    dz = pool_ref.max_pool2d_backward(dy, argmax, (x.shape[0],) + tuple(z_shape) +
+                                      (kernel.shape[3],), relu_y=relu_y)
+    _, dw, db = conv2d_backward(x, kernel, dz, strides, dilation, pads, need_dx=False)
+    return dw, db

@@ -34,6 +34,13 @@ def adam_update(param, grad, m, v, velocity_hat, alpha, beta_1, beta_2, epsilon,
     param[...] = p - (m * _f32(alpha)) / (np.sqrt(denominator_v) + _f32(epsilon))
 
 
+def adam_update_outer(param, a, b, m, v, velocity_hat, alpha, beta_1, beta_2, epsilon,
+                      decay=0.0):
+    """adam_update with the gradient a^T b (summed in float64)."""
+    grad = (np.asarray(a, np.float64).T @ np.asarray(b, np.float64)).astype(np.float32)
+    adam_update(param, grad, m, v, velocity_hat, alpha, beta_1, beta_2, epsilon, decay)
+
+
 def rmsprop_update(param, grad, velocity, momentum_buf, average_grad, lr, rho, momentum,
                    epsilon, decay=0.0):
     g = np.asarray(grad, np.float32)
