@@ -134,7 +134,7 @@ FArray writable_array(const std::string& op, const char* what, size_t i, const p
 // partial sum can overflow). Otherwise, or for another optimizer, the
 // gradient is computed here (`ready`) and checked like any other.
 template <typename OuterT>
-OuterT outer_gradient_impl(const std::string& op, const std::string& gi, const py::tuple& pair,
+OuterT outer_gradient(const std::string& op, const std::string& gi, const py::tuple& pair,
                            const FArray& param, bool lazy_ok, std::optional<FArray>* ready) {
   if (pair.size() != 2) fail(op, gi + " must be an array or a pair (a, b) standing for a^T b");
   auto as_array = [&](const py::handle& h, const char* name) {
@@ -226,31 +226,32 @@ int64_t fused_step(int kind, const py::list& params, const py::list& grads,
   std::vector<Outer> outers;
   for (size_t i = 0; i < count; ++i) {
     FArray param = writable_array(op, "params", i, params[i]);
+    const std::string gi = "grads[" + std::to_string(i) + "]";
+    const std::string pi = "params[" + std::to_string(i) + "]";
+    p[i] = param.mutable_data();
+    sizes[i] = param.size();
+    decays[i] = (!decay_mask || (*decay_mask)[i]) ? decay : 0.0f;
+    for (size_t k = 0; k < slots.size(); ++k) {
+      if (!has_slot[k]) continue;
+      FArray slot = writable_array(op, "slots", i, slots[k][i]);
+      check_same_shape(op, "slot", slot, pi.c_str(), param);
+      slot_ptrs[k][i] = slot.mutable_data();
+    }
+    const int64_t n = sizes[i];
     py::handle gh = grads[i];
     if (py::isinstance<py::tuple>(gh)) {
-      const std::string gi = "grads[" + std::to_string(i) + "]";
       std::optional<FArray> ready;
-      Outer outer = outer_gradient_impl<Outer>(op, gi, py::reinterpret_borrow<py::tuple>(gh),
-                                               param, okind == OptimizerKind::adam, &ready);
-      if (!ready) {  // summed in the update itself
-        p[i] = param.mutable_data();
-        g[i] = nullptr;
-        sizes[i] = 0;  // no flat range: updated by adam_update_outer
-        decays[i] = (!decay_mask || (*decay_mask)[i]) ? decay : 0.0f;
-        for (size_t k = 0; k < slots.size(); ++k) {
-          if (!has_slot[k]) continue;
-          FArray slot = writable_array(op, "slots", i, slots[k][i]);
-          check_same_shape(op, "slot", slot, ("params[" + std::to_string(i) + "]").c_str(), param);
-          slot_ptrs[k][i] = slot.mutable_data();
-        }
-        const int64_t n = param.size();
+      Outer outer = outer_gradient<Outer>(op, gi, py::reinterpret_borrow<py::tuple>(gh), param,
+                                          okind == OptimizerKind::adam, &ready);
+      if (!ready) {  // summed in the update itself (adam_update_outer), not in the flat range
         check_distinct(op, {{"param", p[i], n}, {"slot 0", slot_ptrs[0][i], n},
                             {"slot 1", slot_ptrs[1][i], n}, {"slot 2", slot_ptrs[2][i], n},
                             {"a", outer.a.data(), static_cast<int64_t>(outer.a.size())},
                             {"b", outer.b.data(), static_cast<int64_t>(outer.b.size())}});
+        g[i] = nullptr;
+        sizes[i] = 0;
         outer.index = i;
         outers.push_back(std::move(outer));
-        keep.push_back(std::move(param));
         continue;
       }
       gh = *ready;
@@ -263,23 +264,9 @@ int64_t fused_step(int kind, const py::list& params, const py::list& grads,
     else
       grad = py::reinterpret_steal<FArray>(
           py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(gh).release());
-    if (!grad)
-      throw py::type_error(op + ": grads[" + std::to_string(i) +
-                           "] cannot be read as a float32 array");
-    const std::string gi = "grads[" + std::to_string(i) + "]";
-    const std::string pi = "params[" + std::to_string(i) + "]";
+    if (!grad) throw py::type_error(op + ": " + gi + " cannot be read as a float32 array");
     check_same_shape(op, gi.c_str(), grad, pi.c_str(), param);
-    p[i] = param.mutable_data();
     g[i] = grad.data();
-    sizes[i] = param.size();
-    decays[i] = (!decay_mask || (*decay_mask)[i]) ? decay : 0.0f;
-    for (size_t k = 0; k < slots.size(); ++k) {
-      if (!has_slot[k]) continue;
-      FArray slot = writable_array(op, "slots", i, slots[k][i]);
-      check_same_shape(op, "slot", slot, pi.c_str(), param);
-      slot_ptrs[k][i] = slot.mutable_data();
-    }
-    const int64_t n = sizes[i];
     check_distinct(op, {{"param", p[i], n}, {"grad", g[i], n}, {"slot 0", slot_ptrs[0][i], n},
                         {"slot 1", slot_ptrs[1][i], n}, {"slot 2", slot_ptrs[2][i], n}});
     keep.push_back(std::move(grad));
