@@ -28,7 +28,7 @@ def _step(w, m, v, vh, grad, decay=0.0, step=3):
 
 
 @pytest.mark.parametrize("batch,rows,cols", [(16, 300, 128), (1, 70, 64), (5, 33, 70),
-                                             (64, 129, 200), (3, 17, 1)])
+                                             (64, 129, 200), (3, 17, 1), (2, 20, 1100)])
 @pytest.mark.parametrize("amsgrad,decay", [(False, 0.0), (True, 0.0), (False, 0.004)])
 def test_adam_from_pair_matches_adam_from_array(isa, batch, rows, cols, amsgrad, decay):
     rng = np.random.default_rng(rows * cols + batch)

@@ -7,19 +7,14 @@
 // shared out, with a single parallel region per step.
 #include <omp.h>
 
-#include <atomic>
 #include <cmath>
-#include <new>
 
 #include "core/threading.hpp"
-#include "core/workspace.hpp"
 #include "optim/optim.hpp"
 
 namespace pycnn {
 namespace PYCNN_ISA_NS {
 namespace {
-
-constexpr int kSlotOuterGrad = 0;  // per thread: a block of outer-product gradient rows
 
 // Serial bodies over [0, n). Options are hoisted out of the loops so every
 // loop is a plain `omp simd` loop (sqrt and div vectorise; both are exact).
@@ -233,59 +228,59 @@ void adagrad_update(float* param, const float* grad, float* accumulator, int64_t
 void adam_update_outer(float* param, const float* a, const float* b, int64_t batch,
                        int64_t rows, int64_t cols, float* m, float* v, float* velocity_hat,
                        float alpha, float beta_1, float beta_2, float epsilon, float decay) {
-  // Blocks of kBlockRows gradient rows live in a per-thread buffer (L1) from
-  // their sum to their update; 64-column strips keep the sums in registers.
-  constexpr int64_t kBlockRows = 16, kStrip = 64;
+  // A block of kBlockRows x (<= kBlockCols) gradient entries lives in a stack
+  // buffer (L1) from its sum to its update, so nothing here can fail once the
+  // step has started writing; 64-column strips keep the sums in registers.
+  constexpr int64_t kBlockRows = 16, kBlockCols = 512, kStrip = 64;
   const double work = static_cast<double>(rows) * static_cast<double>(cols);
   const int nt = threads_for_work((8.0 + 2.0 * static_cast<double>(batch)) * work);
-  std::atomic<bool> out_of_memory{false};
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
+    alignas(64) float g[kBlockRows * kBlockCols];
     const int64_t team = nt > 1 ? omp_get_num_threads() : 1;
     const int64_t me = nt > 1 ? omp_get_thread_num() : 0;
     const int64_t r_begin = rows * me / team, r_end = rows * (me + 1) / team;
-    float* g = nullptr;
-    try {
-      g = workspace_floats(static_cast<size_t>(kBlockRows * cols), kSlotOuterGrad);
-    } catch (const std::bad_alloc&) {
-      out_of_memory = true;
-    }
-    for (int64_t k0 = r_begin; g && k0 < r_end; k0 += kBlockRows) {
+    for (int64_t k0 = r_begin; k0 < r_end; k0 += kBlockRows) {
       const int64_t k1 = k0 + kBlockRows < r_end ? k0 + kBlockRows : r_end;
-      for (int64_t k = k0; k < k1; ++k) {
-        float* gk = g + (k - k0) * cols;
-        int64_t n0 = 0;
-        for (; n0 + kStrip <= cols; n0 += kStrip) {
-          float acc[kStrip];
-          const float a0 = a[k];
+      for (int64_t c0 = 0; c0 < cols; c0 += kBlockCols) {
+        const int64_t width = cols - c0 < kBlockCols ? cols - c0 : kBlockCols;
+        for (int64_t k = k0; k < k1; ++k) {
+          float* gk = g + (k - k0) * kBlockCols;
+          const float* b0 = b + c0;
+          int64_t j0 = 0;
+          for (; j0 + kStrip <= width; j0 += kStrip) {
+            float acc[kStrip];
+            const float a0 = a[k];
 #pragma omp simd
-          for (int64_t j = 0; j < kStrip; ++j) acc[j] = a0 * b[n0 + j];
-          for (int64_t i = 1; i < batch; ++i) {
-            const float ai = a[i * rows + k];
-            const float* bi = b + i * cols + n0;
+            for (int64_t j = 0; j < kStrip; ++j) acc[j] = a0 * b0[j0 + j];
+            for (int64_t i = 1; i < batch; ++i) {
+              const float ai = a[i * rows + k];
+              const float* bi = b0 + i * cols + j0;
 #pragma omp simd
-            for (int64_t j = 0; j < kStrip; ++j) acc[j] += ai * bi[j];
+              for (int64_t j = 0; j < kStrip; ++j) acc[j] += ai * bi[j];
+            }
+#pragma omp simd
+            for (int64_t j = 0; j < kStrip; ++j) gk[j0 + j] = acc[j];
           }
+          if (j0 < width) {
+            const float a0 = a[k];
+            for (int64_t j = j0; j < width; ++j) gk[j] = a0 * b0[j];
+            for (int64_t i = 1; i < batch; ++i) {
+              const float ai = a[i * rows + k];
+              const float* bi = b0 + i * cols;
 #pragma omp simd
-          for (int64_t j = 0; j < kStrip; ++j) gk[n0 + j] = acc[j];
-        }
-        if (n0 < cols) {
-          const float a0 = a[k];
-          for (int64_t j = n0; j < cols; ++j) gk[j] = a0 * b[j];
-          for (int64_t i = 1; i < batch; ++i) {
-            const float ai = a[i * rows + k];
-            const float* bi = b + i * cols;
-#pragma omp simd
-            for (int64_t j = n0; j < cols; ++j) gk[j] += ai * bi[j];
+              for (int64_t j = j0; j < width; ++j) gk[j] += ai * bi[j];
+            }
           }
+          // The update is element-wise: a row segment at a time gives the same bits.
+          const int64_t off = k * cols + c0;
+          adam_body(param + off, gk, m + off, v + off,
+                    velocity_hat ? velocity_hat + off : nullptr, width, alpha, beta_1, beta_2,
+                    epsilon, decay);
         }
       }
-      const int64_t off = k0 * cols, n = (k1 - k0) * cols;
-      adam_body(param + off, g, m + off, v + off, velocity_hat ? velocity_hat + off : nullptr, n,
-                alpha, beta_1, beta_2, epsilon, decay);
     }
   }
-  if (out_of_memory) throw std::bad_alloc();
 }
 
 void max_abs(const float* x, int64_t n, float* out) {
