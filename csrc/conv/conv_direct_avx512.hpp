@@ -23,8 +23,10 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <new>
 
 #include "conv/conv.hpp"
 #include "conv/im2col.hpp"
@@ -712,183 +714,189 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
   // Pairs of narrow rows (see forward_tile_pair), 32-channel blocks.
   const bool pairs = nv == 2 && !cin1_pairs && (out_w + tiles - 1) / tiles <= 7;
   const int64_t zero_floats = pairs ? pw * cin + 16 : 0;
+  std::atomic<bool> out_of_memory{false};
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
   for (int64_t task = 0; task < tasks; ++task) {
-    const Chunk c = chunk_at(g, plan, task / groups);
-    const int64_t grp = task % groups;
-    const int64_t b0 = blocks * grp / groups, b1 = blocks * (grp + 1) / groups;
-    float* buf = workspace_floats(
-        static_cast<size_t>(pad_floats + zero_floats + ptr_floats + 32), convtile::kSlotCol);
-    float* zero_row = buf + pad_floats;
-    if (pairs) std::memset(zero_row, 0, sizeof(float) * zero_floats);
-    const int64_t ptr_at = pad_floats + zero_floats;
-    int64_t* row_at = reinterpret_cast<int64_t*>(buf + ptr_at + (16 - ptr_at % 16) % 16);
-    const float** slice_rows = reinterpret_cast<const float**>(row_at + chunk_rows_max * kh_n);
-    const float** slice_rows_b = slice_rows + kh_n;
-    const int64_t seg_rows = c.seg_rows, rows_buffered = (c.n1 - c.n0) * seg_rows;
-    // Padded copies of the chunk's input rows, slice by slice.
-    if (!in_place)
-      for (int64_t s = 0; s < slices; ++s) {
-        const int64_t c0 = s * cb, cn = cin - c0 < cb ? cin - c0 : cb;
-        float* dst = buf + c0 * rows_buffered * pw;
-        for (int64_t n = c.n0; n < c.n1; ++n)
-          for (int64_t i = 0; i < seg_rows; ++i, dst += pw * cn)
-            pad_row_slice(g, x + ((n * g.in_h) + c.lo + i) * g.in_w * cin, pw, c0, cn, dst);
-      }
-    // row_at[r][kh]: index of the buffered (or, in place, global) input row, -1 in padding.
-    const int64_t rows_per_n = c.oy1 - c.oy0;
-    const int64_t first_y_row = c.n0 * g.out_h + c.oy0;
-    const int64_t chunk_rows = (c.n1 - c.n0) * rows_per_n;
-    for (int64_t r = 0, n = c.n0, oy = c.oy0; r < chunk_rows; ++r) {  // (n, oy) of row r
-      if (r > 0 && ++oy == c.oy0 + rows_per_n) {
-        oy = c.oy0;
-        ++n;
-      }
-      for (int64_t kh = 0; kh < kh_n; ++kh) {
-        const int64_t iy = oy * g.stride_h - g.pad_top + kh * g.dilation_h;
-        int64_t at = -1;
-        if (iy >= 0 && iy < g.in_h) at = in_place ? n * g.in_h + iy : (n - c.n0) * seg_rows + iy - c.lo;
-        row_at[r * kh_n + kh] = at;
-      }
-    }
-    // One slice: rows outer, the group's co blocks inner, so a row's input
-    // stays in L1 across the blocks (whose weights, <= 160 KB each, stay in
-    // L2). Several slices: blocks outer, so one slice serves the whole chunk.
-    const bool rows_outer = slices == 1;
-    // Rows outer: each tile also pulls a share of the input rows of the chunk
-    // this thread most likely runs next (one contiguous range of x) into L2,
-    // so that padded copy / in-place read does not wait on DRAM (the copy
-    // alone was ~4% of a batch-32 conv).
-    const char* next_input = nullptr;
-    int64_t next_input_lines = 0, input_lines_per_call = 0, input_call = 0;
-    const int64_t next_task = task + nt;  // this thread's next task when threads alternate
-    if (rows_outer && next_task < tasks && next_task / groups != task / groups) {
-      const Chunk nc = chunk_at(g, plan, next_task / groups);
-      const int64_t row_floats_in = g.in_w * cin;
-      next_input = reinterpret_cast<const char*>(x + (nc.n0 * g.in_h + nc.lo) * row_floats_in);
-      next_input_lines = ((nc.n1 - nc.n0) * nc.seg_rows * row_floats_in * 4 + 63) / 64;
-      const int64_t row_steps = pairs ? (chunk_rows + 1) / 2 : chunk_rows;
-      const int64_t all_calls = row_steps * tiles * (b1 - b0);
-      input_lines_per_call = all_calls > 0 ? (next_input_lines + all_calls - 1) / all_calls : 0;
-    }
-    float* group_w = nullptr;
-    if (pack_in_task && rows_outer) {
-      group_w = workspace_floats(static_cast<size_t>((b1 - b0) * block_floats),
-                                 convtile::kSlotKernelT);
-      for (int64_t b = b0; b < b1; ++b)
-        pack_forward_block(kh_n, kw_n, cin, cout, kernel, flip_swap, b,
-                           group_w + (b - b0) * block_floats);
-    }
-    for (int64_t rr0 = 0; rr0 < chunk_rows;) {
-    const int64_t rr1 = !rows_outer ? chunk_rows
-                        : (pairs && rr0 + 1 < chunk_rows ? rr0 + 2 : rr0 + 1);
-    for (int64_t b = b0; b < b1; ++b) {
-      const float* wb;
-      if (group_w) {
-        wb = group_w + (b - b0) * block_floats;
-      } else if (pack_in_task) {
-        float* wbuf = workspace_floats(static_cast<size_t>(block_floats), convtile::kSlotKernelT);
-        pack_forward_block(kh_n, kw_n, cin, cout, kernel, flip_swap, b, wbuf);
-        wb = wbuf;
-      } else {
-        wb = packed + b * block_floats;
-      }
-      for (int64_t s = 0; s < slices; ++s) {
-        const int64_t c0 = s * cb, cn = cin - c0 < cb ? cin - c0 : cb;
-        const int64_t ld = in_place ? cin : cn;
-        const float* base = in_place ? x : buf + c0 * rows_buffered * pw;
-        const int64_t row_step = in_place ? g.in_w * cin : pw * cn;
-        const int64_t slice_floats = kh_n * kw_n * cn * width;
-        ForwardArgs a{slice_rows, wb + c0 * kh_n * kw_n * width, nullptr,
-                      kh_n, kw_n, ld, cn, cout, g.stride_w, g.dilation_w,
-                      cout - b * width, nullptr, false, s == 0 && !accumulate, s == slices - 1,
-                      merged && ld == cn, nullptr, 0, 0, 0};
-        if (fast_act) {
-          a.bias = ep && ep->bias ? ep->bias + b * width : nullptr;
-          a.relu = ep && ep->act == Act::relu;
+    try {  // scratch may fail to grow: an exception must not leave the region
+      const Chunk c = chunk_at(g, plan, task / groups);
+      const int64_t grp = task % groups;
+      const int64_t b0 = blocks * grp / groups, b1 = blocks * (grp + 1) / groups;
+      float* buf = workspace_floats(
+          static_cast<size_t>(pad_floats + zero_floats + ptr_floats + 32), convtile::kSlotCol);
+      float* zero_row = buf + pad_floats;
+      if (pairs) std::memset(zero_row, 0, sizeof(float) * zero_floats);
+      const int64_t ptr_at = pad_floats + zero_floats;
+      int64_t* row_at = reinterpret_cast<int64_t*>(buf + ptr_at + (16 - ptr_at % 16) % 16);
+      const float** slice_rows = reinterpret_cast<const float**>(row_at + chunk_rows_max * kh_n);
+      const float** slice_rows_b = slice_rows + kh_n;
+      const int64_t seg_rows = c.seg_rows, rows_buffered = (c.n1 - c.n0) * seg_rows;
+      // Padded copies of the chunk's input rows, slice by slice.
+      if (!in_place)
+        for (int64_t s = 0; s < slices; ++s) {
+          const int64_t c0 = s * cb, cn = cin - c0 < cb ? cin - c0 : cb;
+          float* dst = buf + c0 * rows_buffered * pw;
+          for (int64_t n = c.n0; n < c.n1; ++n)
+            for (int64_t i = 0; i < seg_rows; ++i, dst += pw * cn)
+              pad_row_slice(g, x + ((n * g.in_h) + c.lo + i) * g.in_w * cin, pw, c0, cn, dst);
         }
-        // The common pixel steps (32 and 64 channels, stride 1) get their own
-        // tiles: 8-9% faster there, no gain measured at 128.
-        const int64_t pix = a.stride * a.ld;
-        const char* next_slice = reinterpret_cast<const char*>(a.weights + slice_floats);
-        const int64_t slice_lines = slice_floats * 4 / 64;
-        const int64_t calls = (pairs ? (chunk_rows + 1) / 2 : chunk_rows) * tiles;
-        const int64_t lines_per_call = rows_outer ? 0 : (slice_lines + calls - 1) / calls;
-        int64_t call = 0;
-        const int64_t call_lines = rows_outer ? input_lines_per_call : lines_per_call;
-        a.pf_per_kh = (call_lines + kh_n - 1) / kh_n;
-        a.pf_per_tap = (call_lines + kh_n * kw_n - 1) / (kh_n * kw_n);
-        for (int64_t r = rr0; r < rr1;) {
-          const bool pair = pairs && r + 1 < rr1;
-          const int64_t step = pair ? 2 : 1;
-          for (int64_t k = 0; k < step; ++k)
-            for (int64_t kh = 0; kh < kh_n; ++kh) {
-              const int64_t at = row_at[(r + k) * kh_n + kh];
-              (k ? slice_rows_b : slice_rows)[kh] = at < 0 ? nullptr : base + at * row_step;
-            }
-          // A chunk's rows are consecutive rows of y (whole samples, or rows
-          // of one sample), so no division per row.
-          a.y = y + (first_y_row + r) * out_w * cout + b * width;
-          float* y_b = a.y + out_w * cout;
-          // Even split of the row into tiles of at most max_r pixels: tile t
-          // starts at out_w * t / tiles, stepped without a division per tile
-          // (a 64-bit division costs about as much as a small tile's FMAs).
-          int64_t ox0 = 0, tile_rem = 0;
-          for (int64_t t = 0; t < tiles; ++t, ++call) {
-            int64_t ox1 = ox0 + tile_q;
-            tile_rem += tile_r;
-            if (tile_rem >= tiles) {
-              tile_rem -= tiles;
-              ++ox1;
-            }
-            const int rt = static_cast<int>(ox1 - ox0);
-            // Each tile pulls its share of the next slice's weights (they follow
-            // this slice in the packing) into L2: no stall on L3 at the next slice.
-            const int64_t first_line = call * lines_per_call;
-            if (rows_outer) {
-              const int64_t first = input_call++ * input_lines_per_call;
-              a.pf = next_input + first * 64;
-              a.pf_lines = first >= next_input_lines ? 0
-                           : (next_input_lines - first < input_lines_per_call
-                                  ? next_input_lines - first : input_lines_per_call);
-            } else {
-              a.pf = next_slice + first_line * 64;
-              a.pf_lines = first_line >= slice_lines ? 0
-                           : (slice_lines - first_line < lines_per_call ? slice_lines - first_line
-                                                                         : lines_per_call);
-            }
-            if (cin1_pairs)
-              forward_tile_cin1_any(a, ox0, rt);
-            else if (pair)
-              forward_tile_pair_any(a, slice_rows_b, y_b, zero_row, ox0, rt);
-            else if (nv == 2 && pix == 32)
-              forward_tile_any<2, 32>(a, ox0, rt);
-            else if (nv == 2 && pix == 64)
-              forward_tile_any<2, 64>(a, ox0, rt);
-            else if (nv == 2)
-              forward_tile_any<2>(a, ox0, rt);
-            else
-              forward_tile_any<1>(a, ox0, rt);
-            ox0 = ox1;
+      // row_at[r][kh]: index of the buffered (or, in place, global) input row, -1 in padding.
+      const int64_t rows_per_n = c.oy1 - c.oy0;
+      const int64_t first_y_row = c.n0 * g.out_h + c.oy0;
+      const int64_t chunk_rows = (c.n1 - c.n0) * rows_per_n;
+      for (int64_t r = 0, n = c.n0, oy = c.oy0; r < chunk_rows; ++r) {  // (n, oy) of row r
+        if (r > 0 && ++oy == c.oy0 + rows_per_n) {
+          oy = c.oy0;
+          ++n;
+        }
+        for (int64_t kh = 0; kh < kh_n; ++kh) {
+          const int64_t iy = oy * g.stride_h - g.pad_top + kh * g.dilation_h;
+          int64_t at = -1;
+          if (iy >= 0 && iy < g.in_h) at = in_place ? n * g.in_h + iy : (n - c.n0) * seg_rows + iy - c.lo;
+          row_at[r * kh_n + kh] = at;
+        }
+      }
+      // One slice: rows outer, the group's co blocks inner, so a row's input
+      // stays in L1 across the blocks (whose weights, <= 160 KB each, stay in
+      // L2). Several slices: blocks outer, so one slice serves the whole chunk.
+      const bool rows_outer = slices == 1;
+      // Rows outer: each tile also pulls a share of the input rows of the chunk
+      // this thread most likely runs next (one contiguous range of x) into L2,
+      // so that padded copy / in-place read does not wait on DRAM (the copy
+      // alone was ~4% of a batch-32 conv).
+      const char* next_input = nullptr;
+      int64_t next_input_lines = 0, input_lines_per_call = 0, input_call = 0;
+      const int64_t next_task = task + nt;  // this thread's next task when threads alternate
+      if (rows_outer && next_task < tasks && next_task / groups != task / groups) {
+        const Chunk nc = chunk_at(g, plan, next_task / groups);
+        const int64_t row_floats_in = g.in_w * cin;
+        next_input = reinterpret_cast<const char*>(x + (nc.n0 * g.in_h + nc.lo) * row_floats_in);
+        next_input_lines = ((nc.n1 - nc.n0) * nc.seg_rows * row_floats_in * 4 + 63) / 64;
+        const int64_t row_steps = pairs ? (chunk_rows + 1) / 2 : chunk_rows;
+        const int64_t all_calls = row_steps * tiles * (b1 - b0);
+        input_lines_per_call = all_calls > 0 ? (next_input_lines + all_calls - 1) / all_calls : 0;
+      }
+      float* group_w = nullptr;
+      if (pack_in_task && rows_outer) {
+        group_w = workspace_floats(static_cast<size_t>((b1 - b0) * block_floats),
+                                   convtile::kSlotKernelT);
+        for (int64_t b = b0; b < b1; ++b)
+          pack_forward_block(kh_n, kw_n, cin, cout, kernel, flip_swap, b,
+                             group_w + (b - b0) * block_floats);
+      }
+      for (int64_t rr0 = 0; rr0 < chunk_rows;) {
+      const int64_t rr1 = !rows_outer ? chunk_rows
+                          : (pairs && rr0 + 1 < chunk_rows ? rr0 + 2 : rr0 + 1);
+      for (int64_t b = b0; b < b1; ++b) {
+        const float* wb;
+        if (group_w) {
+          wb = group_w + (b - b0) * block_floats;
+        } else if (pack_in_task) {
+          float* wbuf = workspace_floats(static_cast<size_t>(block_floats), convtile::kSlotKernelT);
+          pack_forward_block(kh_n, kw_n, cin, cout, kernel, flip_swap, b, wbuf);
+          wb = wbuf;
+        } else {
+          wb = packed + b * block_floats;
+        }
+        for (int64_t s = 0; s < slices; ++s) {
+          const int64_t c0 = s * cb, cn = cin - c0 < cb ? cin - c0 : cb;
+          const int64_t ld = in_place ? cin : cn;
+          const float* base = in_place ? x : buf + c0 * rows_buffered * pw;
+          const int64_t row_step = in_place ? g.in_w * cin : pw * cn;
+          const int64_t slice_floats = kh_n * kw_n * cn * width;
+          ForwardArgs a{slice_rows, wb + c0 * kh_n * kw_n * width, nullptr,
+                        kh_n, kw_n, ld, cn, cout, g.stride_w, g.dilation_w,
+                        cout - b * width, nullptr, false, s == 0 && !accumulate, s == slices - 1,
+                        merged && ld == cn, nullptr, 0, 0, 0};
+          if (fast_act) {
+            a.bias = ep && ep->bias ? ep->bias + b * width : nullptr;
+            a.relu = ep && ep->act == Act::relu;
           }
-          r += step;
+          // The common pixel steps (32 and 64 channels, stride 1) get their own
+          // tiles: 8-9% faster there, no gain measured at 128.
+          const int64_t pix = a.stride * a.ld;
+          const char* next_slice = reinterpret_cast<const char*>(a.weights + slice_floats);
+          const int64_t slice_lines = slice_floats * 4 / 64;
+          const int64_t calls = (pairs ? (chunk_rows + 1) / 2 : chunk_rows) * tiles;
+          const int64_t lines_per_call = rows_outer ? 0 : (slice_lines + calls - 1) / calls;
+          int64_t call = 0;
+          const int64_t call_lines = rows_outer ? input_lines_per_call : lines_per_call;
+          a.pf_per_kh = (call_lines + kh_n - 1) / kh_n;
+          a.pf_per_tap = (call_lines + kh_n * kw_n - 1) / (kh_n * kw_n);
+          for (int64_t r = rr0; r < rr1;) {
+            const bool pair = pairs && r + 1 < rr1;
+            const int64_t step = pair ? 2 : 1;
+            for (int64_t k = 0; k < step; ++k)
+              for (int64_t kh = 0; kh < kh_n; ++kh) {
+                const int64_t at = row_at[(r + k) * kh_n + kh];
+                (k ? slice_rows_b : slice_rows)[kh] = at < 0 ? nullptr : base + at * row_step;
+              }
+            // A chunk's rows are consecutive rows of y (whole samples, or rows
+            // of one sample), so no division per row.
+            a.y = y + (first_y_row + r) * out_w * cout + b * width;
+            float* y_b = a.y + out_w * cout;
+            // Even split of the row into tiles of at most max_r pixels: tile t
+            // starts at out_w * t / tiles, stepped without a division per tile
+            // (a 64-bit division costs about as much as a small tile's FMAs).
+            int64_t ox0 = 0, tile_rem = 0;
+            for (int64_t t = 0; t < tiles; ++t, ++call) {
+              int64_t ox1 = ox0 + tile_q;
+              tile_rem += tile_r;
+              if (tile_rem >= tiles) {
+                tile_rem -= tiles;
+                ++ox1;
+              }
+              const int rt = static_cast<int>(ox1 - ox0);
+              // Each tile pulls its share of the next slice's weights (they follow
+              // this slice in the packing) into L2: no stall on L3 at the next slice.
+              const int64_t first_line = call * lines_per_call;
+              if (rows_outer) {
+                const int64_t first = input_call++ * input_lines_per_call;
+                a.pf = next_input + first * 64;
+                a.pf_lines = first >= next_input_lines ? 0
+                             : (next_input_lines - first < input_lines_per_call
+                                    ? next_input_lines - first : input_lines_per_call);
+              } else {
+                a.pf = next_slice + first_line * 64;
+                a.pf_lines = first_line >= slice_lines ? 0
+                             : (slice_lines - first_line < lines_per_call ? slice_lines - first_line
+                                                                           : lines_per_call);
+              }
+              if (cin1_pairs)
+                forward_tile_cin1_any(a, ox0, rt);
+              else if (pair)
+                forward_tile_pair_any(a, slice_rows_b, y_b, zero_row, ox0, rt);
+              else if (nv == 2 && pix == 32)
+                forward_tile_any<2, 32>(a, ox0, rt);
+              else if (nv == 2 && pix == 64)
+                forward_tile_any<2, 64>(a, ox0, rt);
+              else if (nv == 2)
+                forward_tile_any<2>(a, ox0, rt);
+              else
+                forward_tile_any<1>(a, ox0, rt);
+              ox0 = ox1;
+            }
+            r += step;
+          }
+        }
+        if (!fast_act) {
+          Epilogue e = *ep;
+          if (e.bias) e.bias += b * width;
+          const int64_t n_ch = cout - b * width < width ? cout - b * width : width;
+          for (int64_t r = rr0; r < rr1; ++r) {
+            const int64_t n = c.n0 + r / rows_per_n, oy = c.oy0 + r % rows_per_n;
+            float* y_row = y + (n * g.out_h + oy) * out_w * cout + b * width;
+            for (int64_t ox = 0; ox < out_w; ++ox)
+              gemm_detail::epilogue_row(y_row + ox * cout, n_ch, &e);
+          }
         }
       }
-      if (!fast_act) {
-        Epilogue e = *ep;
-        if (e.bias) e.bias += b * width;
-        const int64_t n_ch = cout - b * width < width ? cout - b * width : width;
-        for (int64_t r = rr0; r < rr1; ++r) {
-          const int64_t n = c.n0 + r / rows_per_n, oy = c.oy0 + r % rows_per_n;
-          float* y_row = y + (n * g.out_h + oy) * out_w * cout + b * width;
-          for (int64_t ox = 0; ox < out_w; ++ox)
-            gemm_detail::epilogue_row(y_row + ox * cout, n_ch, &e);
-        }
+      rr0 = rr1;
       }
-    }
-    rr0 = rr1;
+    } catch (const std::bad_alloc&) {
+      out_of_memory = true;
     }
   }
+  if (out_of_memory) throw std::bad_alloc();
 }
 
 // ----- backward weights --------------------------------------------------------
@@ -1230,14 +1238,20 @@ static inline void weight_grad(const ConvGeometry& g, const float* x, const floa
     float* partials = workspace_floats(static_cast<size_t>((chunks - 1) * stride),
                                        convtile::kSlotPartials);
     if (nt > chunks) nt = static_cast<int>(chunks);
+    std::atomic<bool> out_of_memory{false};
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t c = 0; c < chunks; ++c) {
       float* acc_w = c == 0 ? dw : partials + (c - 1) * stride;
       float* acc_b = db ? (c == 0 ? db : acc_w + weight_floats) : nullptr;
       if (c > 0) std::memset(acc_w, 0, sizeof(float) * stride);
-      weight_grad_range(g, p, x, dz, pooled, acc_w, acc_b, p.units * c / chunks,
-                        p.units * (c + 1) / chunks, 0, p.tasks);
+      try {  // an exception must not leave the parallel region
+        weight_grad_range(g, p, x, dz, pooled, acc_w, acc_b, p.units * c / chunks,
+                          p.units * (c + 1) / chunks, 0, p.tasks);
+      } catch (const std::bad_alloc&) {
+        out_of_memory = true;
+      }
     }
+    if (out_of_memory) throw std::bad_alloc();
     for (int64_t c = 1; c < chunks; ++c) {  // in chunk order: fixed bits
       const float* pw = partials + (c - 1) * stride;
       for (int64_t i = 0; i < weight_floats; ++i) dw[i] += pw[i];
@@ -1252,14 +1266,20 @@ static inline void weight_grad(const ConvGeometry& g, const float* x, const floa
   while (p.kh_n * p.j_blocks * p.co_blocks < 2 * nt && p.j_blocks < p.rows_j) ++p.j_blocks;
   p.tasks = p.kh_n * p.j_blocks * p.co_blocks;
   if (nt > p.tasks) nt = static_cast<int>(p.tasks);
+  std::atomic<bool> out_of_memory{false};
 #pragma omp parallel num_threads(nt)
   {
     // Each thread owns a fixed contiguous range of dw tasks.
     const int64_t team = nt > 1 ? omp_get_num_threads() : 1;
     const int64_t me = nt > 1 ? omp_get_thread_num() : 0;
-    weight_grad_range(g, p, x, dz, pooled, dw, db, 0, p.units, p.tasks * me / team,
-                      p.tasks * (me + 1) / team);
+    try {
+      weight_grad_range(g, p, x, dz, pooled, dw, db, 0, p.units, p.tasks * me / team,
+                        p.tasks * (me + 1) / team);
+    } catch (const std::bad_alloc&) {
+      out_of_memory = true;
+    }
   }
+  if (out_of_memory) throw std::bad_alloc();
 }
 
 }  // namespace convdirect
