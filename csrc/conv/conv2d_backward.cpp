@@ -50,32 +50,36 @@ void conv2d_backward_weights(const ConvGeometry& g, const float* x, const float*
   const int nt = threads_for_work(2.0 * g.batch * g.out_h * g.out_w * patch * cout);
   const int outer = chunks >= nt ? nt : static_cast<int>(chunks);
   const int inner = outer == 1 ? nt : 1;
+  ParallelFailure failure;
 #pragma omp parallel for num_threads(outer) schedule(static)
   for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-    float* acc_w = chunk == 0 ? dw : partials + (chunk - 1) * (weight_floats + cout);
-    float* acc_b = chunk == 0 ? db : acc_w + weight_floats;
-    std::memset(acc_w, 0, sizeof(float) * weight_floats);
-    if (acc_b) std::memset(acc_b, 0, sizeof(float) * cout);
-    const int64_t first = tiles * chunk / chunks, last = tiles * (chunk + 1) / chunks;
-    for (int64_t index = first; index < last; ++index) {
-      const Tile t = tile_at(g, index);
-      const int64_t m = t.rows * g.out_w;
-      const float* dz_tile = dz + ((t.sample * g.out_h + t.row0) * g.out_w) * cout;
-      const float* col;
-      if (pointwise) {
-        col = x + t.sample * in_floats + t.row0 * g.in_w * g.in_c;
-      } else {
-        float* buf = workspace_floats(static_cast<size_t>(tile_floats), kSlotCol);
-        im2col(g, x + t.sample * in_floats, t.row0, t.rows, buf);
-        col = buf;
+    failure.run([&] {
+      float* acc_w = chunk == 0 ? dw : partials + (chunk - 1) * (weight_floats + cout);
+      float* acc_b = chunk == 0 ? db : acc_w + weight_floats;
+      std::memset(acc_w, 0, sizeof(float) * weight_floats);
+      if (acc_b) std::memset(acc_b, 0, sizeof(float) * cout);
+      const int64_t first = tiles * chunk / chunks, last = tiles * (chunk + 1) / chunks;
+      for (int64_t index = first; index < last; ++index) {
+        const Tile t = tile_at(g, index);
+        const int64_t m = t.rows * g.out_w;
+        const float* dz_tile = dz + ((t.sample * g.out_h + t.row0) * g.out_w) * cout;
+        const float* col;
+        if (pointwise) {
+          col = x + t.sample * in_floats + t.row0 * g.in_w * g.in_c;
+        } else {
+          float* buf = workspace_floats(static_cast<size_t>(tile_floats), kSlotCol);
+          im2col(g, x + t.sample * in_floats, t.row0, t.rows, buf);
+          col = buf;
+        }
+        sgemm(true, false, patch, cout, m, 1.0f, col, patch, dz_tile, cout, 1.0f, acc_w, cout,
+              nullptr, inner);
+        if (acc_b)
+          for (int64_t r = 0; r < m; ++r)
+            for (int64_t o = 0; o < cout; ++o) acc_b[o] += dz_tile[r * cout + o];
       }
-      sgemm(true, false, patch, cout, m, 1.0f, col, patch, dz_tile, cout, 1.0f, acc_w, cout,
-            nullptr, inner);
-      if (acc_b)
-        for (int64_t r = 0; r < m; ++r)
-          for (int64_t o = 0; o < cout; ++o) acc_b[o] += dz_tile[r * cout + o];
-    }
+    });
   }
+  failure.rethrow();
   // Fixed-order sum of the chunk partials.
   for (int64_t chunk = 1; chunk < chunks; ++chunk) {
     const float* pw = partials + (chunk - 1) * (weight_floats + cout);

@@ -99,15 +99,19 @@ void conv2d_forward_packed(const ConvGeometry& g, const float* x, const float* k
   // Enough tiles: one thread per tile, serial sgemm; else let sgemm thread.
   const int outer = tiles >= nt ? nt : 1;
   const int inner = outer == 1 ? nt : 1;
+  ParallelFailure failure;
 #pragma omp parallel for num_threads(outer) schedule(static)
   for (int64_t index = 0; index < tiles; ++index) {
-    const Tile t = tile_at(g, index);
-    float* col = workspace_floats(static_cast<size_t>(tile_floats), kSlotCol);
-    im2col(g, x + t.sample * g.in_h * g.in_w * g.in_c, t.row0, t.rows, col);
-    float* y_tile = y + ((t.sample * g.out_h + t.row0) * g.out_w) * cout;
-    sgemm(false, false, t.rows * g.out_w, cout, patch, 1.0f, col, patch, kernel, cout, beta,
-          y_tile, cout, epilogue, inner);
+    failure.run([&] {
+      const Tile t = tile_at(g, index);
+      float* col = workspace_floats(static_cast<size_t>(tile_floats), kSlotCol);
+      im2col(g, x + t.sample * g.in_h * g.in_w * g.in_c, t.row0, t.rows, col);
+      float* y_tile = y + ((t.sample * g.out_h + t.row0) * g.out_w) * cout;
+      sgemm(false, false, t.rows * g.out_w, cout, patch, 1.0f, col, patch, kernel, cout, beta,
+            y_tile, cout, epilogue, inner);
+    });
   }
+  failure.rethrow();
 }
 
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* kernel,

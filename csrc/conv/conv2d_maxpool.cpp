@@ -65,39 +65,43 @@ void conv2d_maxpool_forward(const ConvGeometry& g, const PoolGeometry& pg, const
   const int64_t band_rows_max = std::min<int64_t>(g.out_h, (per_band - 1) * pg.stride_h + pg.pool_h);
   const int64_t in_sample = g.in_h * g.in_w * g.in_c;
   const int64_t out_sample = pg.out_h * pg.out_w * pg.channels;
+  ParallelFailure failure;
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (int64_t task = 0; task < tasks; ++task) {
-    const int64_t n = task / bands, bi = task % bands;
-    const Band b = band_at(g, pg, bi * per_band, std::min(pg.out_h, (bi + 1) * per_band));
-    float* buf = workspace_floats(static_cast<size_t>(band_rows_max * conv_row_floats), kSlotBand);
-    // The conv of rows [r0, r1) only: its input rows, with the padding that
-    // is left above them (bottom padding follows from out_h).
-    const int64_t iy0 = b.r0 * g.stride_h - g.pad_top;
-    const int64_t top = std::max<int64_t>(0, iy0);
-    const int64_t iy_end = std::min<int64_t>(
-        g.in_h, (b.r1 - 1) * g.stride_h - g.pad_top + (g.kernel_h - 1) * g.dilation_h + 1);
-    ConvGeometry cg = g;
-    cg.batch = 1;
-    cg.in_h = std::max<int64_t>(0, iy_end - top);
-    cg.pad_top = top - iy0;
-    cg.out_h = b.r1 - b.r0;
-    conv2d_forward_packed(cg, x + n * in_sample + top * g.in_w * g.in_c, kernel, packed,
-                          epilogue, buf, false);
-    // Pool rows [p0, p1) of that band; windows start r0 rows into the conv output.
-    PoolGeometry bg = pg;
-    bg.batch = 1;
-    bg.in_h = cg.out_h;
-    bg.out_h = b.p1 - b.p0;
-    bg.pad_top = b.r0 - (b.p0 * pg.stride_h - pg.pad_top);
-    float* y_band = y + n * out_sample + b.p0 * pg.out_w * pg.channels;
-    int32_t* a_band = argmax ? argmax + n * out_sample + b.p0 * pg.out_w * pg.channels : nullptr;
-    max_pool2d_forward(bg, buf, y_band, a_band);
-    if (a_band) {  // band-relative spatial index -> the conv output's
-      const int32_t shift = static_cast<int32_t>(b.r0 * g.out_w);
-      const int64_t count = bg.out_h * pg.out_w * pg.channels;
-      for (int64_t i = 0; i < count; ++i) a_band[i] += shift;
-    }
+    failure.run([&] {
+      const int64_t n = task / bands, bi = task % bands;
+      const Band b = band_at(g, pg, bi * per_band, std::min(pg.out_h, (bi + 1) * per_band));
+      float* buf = workspace_floats(static_cast<size_t>(band_rows_max * conv_row_floats), kSlotBand);
+      // The conv of rows [r0, r1) only: its input rows, with the padding that
+      // is left above them (bottom padding follows from out_h).
+      const int64_t iy0 = b.r0 * g.stride_h - g.pad_top;
+      const int64_t top = std::max<int64_t>(0, iy0);
+      const int64_t iy_end = std::min<int64_t>(
+          g.in_h, (b.r1 - 1) * g.stride_h - g.pad_top + (g.kernel_h - 1) * g.dilation_h + 1);
+      ConvGeometry cg = g;
+      cg.batch = 1;
+      cg.in_h = std::max<int64_t>(0, iy_end - top);
+      cg.pad_top = top - iy0;
+      cg.out_h = b.r1 - b.r0;
+      conv2d_forward_packed(cg, x + n * in_sample + top * g.in_w * g.in_c, kernel, packed,
+                            epilogue, buf, false);
+      // Pool rows [p0, p1) of that band; windows start r0 rows into the conv output.
+      PoolGeometry bg = pg;
+      bg.batch = 1;
+      bg.in_h = cg.out_h;
+      bg.out_h = b.p1 - b.p0;
+      bg.pad_top = b.r0 - (b.p0 * pg.stride_h - pg.pad_top);
+      float* y_band = y + n * out_sample + b.p0 * pg.out_w * pg.channels;
+      int32_t* a_band = argmax ? argmax + n * out_sample + b.p0 * pg.out_w * pg.channels : nullptr;
+      max_pool2d_forward(bg, buf, y_band, a_band);
+      if (a_band) {  // band-relative spatial index -> the conv output's
+        const int32_t shift = static_cast<int32_t>(b.r0 * g.out_w);
+        const int64_t count = bg.out_h * pg.out_w * pg.channels;
+        for (int64_t i = 0; i < count; ++i) a_band[i] += shift;
+      }
+    });
   }
+  failure.rethrow();
 }
 
 }  // namespace PYCNN_ISA_NS

@@ -23,10 +23,8 @@
 #include <immintrin.h>
 #include <omp.h>
 
-#include <atomic>
 #include <cstdint>
 #include <cstring>
-#include <new>
 
 #include "conv/conv.hpp"
 #include "conv/im2col.hpp"
@@ -714,10 +712,10 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
   // Pairs of narrow rows (see forward_tile_pair), 32-channel blocks.
   const bool pairs = nv == 2 && !cin1_pairs && (out_w + tiles - 1) / tiles <= 7;
   const int64_t zero_floats = pairs ? pw * cin + 16 : 0;
-  std::atomic<bool> out_of_memory{false};
+  ParallelFailure failure;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
   for (int64_t task = 0; task < tasks; ++task) {
-    try {  // scratch may fail to grow: an exception must not leave the region
+    failure.run([&] {
       const Chunk c = chunk_at(g, plan, task / groups);
       const int64_t grp = task % groups;
       const int64_t b0 = blocks * grp / groups, b1 = blocks * (grp + 1) / groups;
@@ -892,11 +890,9 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
       }
       rr0 = rr1;
       }
-    } catch (const std::bad_alloc&) {
-      out_of_memory = true;
-    }
+    });
   }
-  if (out_of_memory) throw std::bad_alloc();
+  failure.rethrow();
 }
 
 // ----- backward weights --------------------------------------------------------
@@ -1238,20 +1234,18 @@ static inline void weight_grad(const ConvGeometry& g, const float* x, const floa
     float* partials = workspace_floats(static_cast<size_t>((chunks - 1) * stride),
                                        convtile::kSlotPartials);
     if (nt > chunks) nt = static_cast<int>(chunks);
-    std::atomic<bool> out_of_memory{false};
+    ParallelFailure failure;
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t c = 0; c < chunks; ++c) {
       float* acc_w = c == 0 ? dw : partials + (c - 1) * stride;
       float* acc_b = db ? (c == 0 ? db : acc_w + weight_floats) : nullptr;
       if (c > 0) std::memset(acc_w, 0, sizeof(float) * stride);
-      try {  // an exception must not leave the parallel region
+      failure.run([&] {
         weight_grad_range(g, p, x, dz, pooled, acc_w, acc_b, p.units * c / chunks,
                           p.units * (c + 1) / chunks, 0, p.tasks);
-      } catch (const std::bad_alloc&) {
-        out_of_memory = true;
-      }
+      });
     }
-    if (out_of_memory) throw std::bad_alloc();
+    failure.rethrow();
     for (int64_t c = 1; c < chunks; ++c) {  // in chunk order: fixed bits
       const float* pw = partials + (c - 1) * stride;
       for (int64_t i = 0; i < weight_floats; ++i) dw[i] += pw[i];
@@ -1266,20 +1260,18 @@ static inline void weight_grad(const ConvGeometry& g, const float* x, const floa
   while (p.kh_n * p.j_blocks * p.co_blocks < 2 * nt && p.j_blocks < p.rows_j) ++p.j_blocks;
   p.tasks = p.kh_n * p.j_blocks * p.co_blocks;
   if (nt > p.tasks) nt = static_cast<int>(p.tasks);
-  std::atomic<bool> out_of_memory{false};
+  ParallelFailure failure;
 #pragma omp parallel num_threads(nt)
   {
     // Each thread owns a fixed contiguous range of dw tasks.
     const int64_t team = nt > 1 ? omp_get_num_threads() : 1;
     const int64_t me = nt > 1 ? omp_get_thread_num() : 0;
-    try {
+    failure.run([&] {
       weight_grad_range(g, p, x, dz, pooled, dw, db, 0, p.units, p.tasks * me / team,
                         p.tasks * (me + 1) / team);
-    } catch (const std::bad_alloc&) {
-      out_of_memory = true;
-    }
+    });
   }
-  if (out_of_memory) throw std::bad_alloc();
+  failure.rethrow();
 }
 
 }  // namespace convdirect

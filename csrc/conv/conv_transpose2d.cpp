@@ -52,21 +52,25 @@ void conv_transpose2d_forward(const ConvGeometry& g, const float* x, const float
   const int inner = outer == 1 ? nt : 1;
   const int64_t per_sample = tiles_per_sample(g);
   const int64_t tile_floats = rows_per_tile(g) * g.out_w * patch;
+  ParallelFailure failure;
 #pragma omp parallel for num_threads(outer) schedule(static)
   for (int64_t n = 0; n < g.batch; ++n) {
-    float* col = workspace_floats(static_cast<size_t>(tile_floats), kSlotCol);
-    float* y_sample = y + n * y_floats;
-    for (int64_t k = 0; k < per_sample; ++k) {
-      const Tile t = tile_at(g, n * per_sample + k);
-      const float* x_tile = x + ((n * g.out_h + t.row0) * g.out_w) * cout;
-      sgemm(false, false, t.rows * g.out_w, patch, cout, 1.0f, x_tile, cout, kernel_t, patch,
-            0.0f, col, patch, nullptr, inner);
-      col2im_add(g, col, t.row0, t.rows, y_sample);
-    }
-    if (has_work(epilogue))
-      for (int64_t p = 0; p < y_pixels; ++p)
-        gemm_detail::epilogue_row(y_sample + p * g.in_c, g.in_c, epilogue);
+    failure.run([&] {
+      float* col = workspace_floats(static_cast<size_t>(tile_floats), kSlotCol);
+      float* y_sample = y + n * y_floats;
+      for (int64_t k = 0; k < per_sample; ++k) {
+        const Tile t = tile_at(g, n * per_sample + k);
+        const float* x_tile = x + ((n * g.out_h + t.row0) * g.out_w) * cout;
+        sgemm(false, false, t.rows * g.out_w, patch, cout, 1.0f, x_tile, cout, kernel_t, patch,
+              0.0f, col, patch, nullptr, inner);
+        col2im_add(g, col, t.row0, t.rows, y_sample);
+      }
+      if (has_work(epilogue))
+        for (int64_t p = 0; p < y_pixels; ++p)
+          gemm_detail::epilogue_row(y_sample + p * g.in_c, g.in_c, epilogue);
+    });
   }
+  failure.rethrow();
 }
 
 void conv2d_backward_input(const ConvGeometry& g, const float* kernel, const float* dz,

@@ -1,6 +1,8 @@
 // How many OpenMP threads a piece of work deserves.
 #pragma once
+#include <atomic>
 #include <cstdint>
+#include <new>
 
 namespace pycnn {
 
@@ -25,5 +27,28 @@ bool forked_single_threaded();
 
 // Installs the fork handler (idempotent); called at module init.
 void install_fork_handler();
+
+// An exception must not leave an OpenMP region (std::terminate would take the
+// interpreter down): each iteration's body runs through run(), which records
+// a std::bad_alloc (scratch that could not grow); after the region,
+// rethrow() raises it on the calling thread, where the binding turns it into
+// MemoryError. Only for regions without barriers inside the body.
+class ParallelFailure {
+ public:
+  template <class Body>
+  void run(Body&& body) noexcept {
+    try {
+      body();
+    } catch (const std::bad_alloc&) {
+      failed_ = true;
+    }
+  }
+  void rethrow() const {
+    if (failed_) throw std::bad_alloc();
+  }
+
+ private:
+  std::atomic<bool> failed_{false};
+};
 
 }  // namespace pycnn
