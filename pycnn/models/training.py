@@ -226,7 +226,8 @@ class Trainer:
         with StateUpdates() as updates:
             y_pred, cache = self.forward(x, training=True)
             loss, dy = self._loss_and_grad(y, y_pred, sample_weight, self._logits_grad_layer())
-            with outer_grads(self.optimizer._sums_outer_grads()):
+            sums_pairs = getattr(self.optimizer, "_sums_outer_grads", None)
+            with outer_grads(sums_pairs is not None and sums_pairs()):
                 _, grads = self.backward(cache, dy, need_dx=False)
         # The optimizer checks every gradient (shape, finite) before it writes
         # anything and reports non-finite ones: a failed step changes nothing.
