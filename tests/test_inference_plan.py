@@ -122,11 +122,31 @@ def test_residual_graph_fuses_and_matches(rng):
     assert kinds.count("_ConvStep") == 3 and kinds.count("_SumActStep") == 0
     (res,) = [s for s in plan.steps if getattr(s, "residual_key", None) is not None]
     assert res.residual_in_place and res.act == (1, 0.0)
-    assert "_DenseStep" in kinds and "_MaxPoolStep" in kinds
-    # Every BatchNormalization, activation and padding was folded away (the
-    # padding in front of the max pool because a ReLU output is >= 0).
+    assert "_DenseStep" in kinds and "_MaxPoolStep" not in kinds
+    # The stem's ReLU -> ZeroPadding2D -> MaxPooling2D runs in the stem conv's
+    # call, the padding as the pool's own: a ReLU output is >= 0.
+    (stem,) = [s for s in plan.steps if getattr(s, "conv", None) is model.get_layer("stem")]
+    assert stem.pool is not None and stem.pool_pad is not None
+    # Every BatchNormalization, activation and padding was folded away.
     left = [type(s.layer).__name__ for s in plan.steps if isinstance(s, inference._LayerStep)]
     assert left == ["GlobalAveragePooling2D"]
+
+
+@pytest.mark.parametrize("padding, pool, strides", [
+    (1, 3, 2), (((1, 0), (0, 1)), 2, 1), (((0, 2), (1, 1)), 3, (1, 2))])
+@pytest.mark.parametrize("relu_layer", [False, True])
+def test_relu_conv_zero_padding_max_pool_is_one_call(rng, padding, pool, strides, relu_layer):
+    inp = layers.Input((11, 10, 3))
+    x = layers.Conv2D(5, 3, strides=2, activation=None if relu_layer else "relu", name="c")(inp)
+    if relu_layer:
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+    x = layers.ZeroPadding2D(padding)(x)
+    out = layers.MaxPooling2D(pool, strides=strides)(x)
+    model = pycnn.Model(inp, out)
+    _randomise_bn(model, rng)
+    plan = _check_plan(model, rng.standard_normal((2, 11, 10, 3)).astype(np.float32))
+    assert _step_types(plan) == ["_ConvStep"] and plan.steps[0].pool_pad is not None
 
 
 def test_zero_padding_before_max_pool_of_signed_values_stays(rng):
@@ -276,10 +296,14 @@ def test_fusion_env_is_read_at_import(tmp_path):
     import subprocess
     import sys
     code = ("from pycnn.models import inference; print(inference.fusion_enabled())")
+    # The pycnn under test, wherever it is imported from (an install or a checkout).
+    root = os.path.dirname(os.path.dirname(os.path.abspath(pycnn.__file__)))
+    path = os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p])
     for value, want in (("0", "False"), ("1", "True")):
         # cwd away from the checkout: `python -c` puts the cwd first on sys.path.
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             cwd=tmp_path, env={**os.environ, "PYCNN_FUSE": value}, check=True)
+                             cwd=tmp_path, check=True,
+                             env={**os.environ, "PYCNN_FUSE": value, "PYTHONPATH": path})
         assert out.stdout.strip() == want
 
 

@@ -50,6 +50,8 @@ constexpr int kSlotPackedA = 7;
 // Regions of fewer rows than this read A in place (see multiply_region):
 // 1.3x at 1 row, 1.03x at 7, slower from about 12 (512 x 256 B, packed).
 constexpr int64_t kInPlaceRows = 8;
+// Regions at most this wide read A in place whatever their rows (see multiply_region).
+constexpr int64_t kInPlaceMaxCols = 2 * kNR;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -242,9 +244,16 @@ void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float
   // back from L3 when m is small). A row-major B keeps the block packing:
   // its rows are read in long runs that way.
   const bool pack_per_panel = !prepacked_b && pr.trans_b && rg.i1 - rg.i0 <= bl.mc;
-  // A few rows (a batch-1 Dense): A is read in place, where packing would
-  // write a whole kMR-row panel, mostly zeros, per K slice.
-  const bool a_in_place = !pr.trans_a && rg.i1 - rg.i0 < std::min<int64_t>(kMR, kInPlaceRows);
+  // A is read in place, not packed, (a) for a few rows (a batch-1 Dense),
+  // where packing would write a whole kMR-row panel, mostly zeros, per K
+  // slice, and (b) when each packed A panel would serve at most two column
+  // panels (C at most 64 wide: a pointwise conv to 64 channels), too few to
+  // repay the packing: 1.0-1.3x at 1 thread (3136x256x64: 1.21x), same bits.
+  // Not when A's rows are a multiple of 2 KiB apart: the kMR rows read side
+  // by side would then fall into at most two L1 sets.
+  const bool a_in_place =
+      !pr.trans_a && (rg.i1 - rg.i0 < std::min<int64_t>(kMR, kInPlaceRows) ||
+                      (rg.j1 - rg.j0 <= kInPlaceMaxCols && pr.lda % 512 != 0));
   for (int64_t jc = rg.j0; jc < rg.j1; jc += bl.nc) {
     const int64_t nc = std::min(bl.nc, rg.j1 - jc);
     const int64_t n_panels = ceil_div(nc, kNR);
@@ -295,7 +304,7 @@ void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float
             const int64_t i = ic + ip * kMR;
             if (a_in_place)
               compute_tile(kc, pr.a + i * pr.lda + pc, pr.lda, bp, kNR, pr.c + i * pr.ldc + j,
-                           pr.ldc, rg.i1 - i, cols, out, scalar_act);
+                           pr.ldc, std::min<int64_t>(kMR, rg.i1 - i), cols, out, scalar_act);
             else
               compute_tile(kc, packed_a + ip * kMR * kc, -1, bp, kNR, pr.c + i * pr.ldc + j,
                            pr.ldc, std::min<int64_t>(kMR, rg.i1 - i), cols, out, scalar_act);

@@ -14,7 +14,9 @@ output:
   kernel's epilogue;
 - ``Add -> Activation/ReLU``: one C++ pass for the sum and the activation;
 - ``... -> MaxPooling2D`` after a conv: conv and pooling in one kernel call
-  over bands of rows (the conv output never reaches memory whole);
+  over bands of rows (the conv output never reaches memory whole), also
+  through a ``ZeroPadding2D`` the pool can take as its own padding when the
+  conv ends in a ReLU (ResNet's stem);
 - ``MaxPooling2D`` elsewhere: no argmax (nothing will route a gradient).
 
 Folded weights are cached per step and rebuilt when a source variable's
@@ -240,10 +242,11 @@ class _ConvStep(_FusedStep):
     """[ZeroPadding2D ->] Conv2D [-> BatchNormalization] [-> activation] [-> MaxPooling2D]."""
 
     def __init__(self, in_keys, out_key, fallback, conv, zero_pad, bn, act, pool=None,
-                 residual_key=None):
+                 residual_key=None, pool_pad=None):
         super().__init__(in_keys, out_key, fallback)
         self.conv, self.zero_pad, self.bn, self.act = conv, zero_pad, bn, act
         self.pool = pool  # a MaxPooling2D run in the same kernel call
+        self.pool_pad = pool_pad  # a ZeroPadding2D before it, taken as the pool's padding
         # Conv [-> BN] -> Add(residual) [-> act]: the residual (in_keys[-1]) is
         # added in the kernel, into its own buffer when the plan finds that
         # nothing reads it later (residual_in_place), else into a copy.
@@ -279,8 +282,14 @@ class _ConvStep(_FusedStep):
         pads = (pads[0] + t, pads[1] + b, pads[2] + l, pads[3] + r)
         pool_pads = None
         if self.pool is not None:
-            self.pool.compute_output_shape(conv_shape)
-            pool_pads = tuple(self.pool._pads(conv_shape[1:-1]))
+            pt = pb = pl = pr = 0
+            if self.pool_pad is not None:
+                (pt, pb), (pl, pr) = self.pool_pad.padding
+            padded = (conv_shape[0], conv_shape[1] + pt + pb, conv_shape[2] + pl + pr,
+                      conv_shape[3])
+            self.pool.compute_output_shape(padded)
+            own = self.pool._pads(padded[1:-1])
+            pool_pads = (own[0] + pt, own[1] + pb, own[2] + pl, own[3] + pr)
         if len(self._shapes) > 32:
             self._shapes.clear()
         geometry = self._shapes[tuple(shape)] = (pads, pool_pads, tuple(conv_shape))
@@ -686,12 +695,22 @@ def build_plan(calls, input_keys, output_keys):
                 if j is not None:
                     act, last = epilogue_act(calls[j][0]), j
                     group.append(j)
-            pool = None
+            pool = pool_pad = None
             if type(head) is Conv2D:
                 j = next_call(last, lambda l: type(l) is MaxPooling2D)
                 if j is not None:
                     pool, last = calls[j][0], j
                     group.append(j)
+                elif (act if act is not None else (head.activation.code, 0.0))[0] == 1:
+                    # ReLU -> ZeroPadding2D -> MaxPooling2D (ResNet's stem): the
+                    # zero border cannot win a window of non-negative values, so
+                    # it becomes the pool's own (ignored) padding.
+                    j = next_call(last, lambda l: type(l) is ZeroPadding2D)
+                    k = next_call(j, lambda l: _pool_absorbs(l, calls[j][0])) \
+                        if j is not None else None
+                    if k is not None:
+                        pool, pool_pad, last = calls[k][0], calls[j][0], k
+                        group += [j, k]
             residual_key = None
             if type(head) is Conv2D and _linear(head) and act is None and pool is None:
                 j, residual_key = residual_add(last)
@@ -709,7 +728,7 @@ def build_plan(calls, input_keys, output_keys):
                 zp = calls[group[0]][0] if group[0] != conv_i else None
                 ins = list(first_in) + ([residual_key] if residual_key is not None else [])
                 step = _ConvStep(ins, last_out, fallback, head, zp, bn, act, pool,
-                                 residual_key)
+                                 residual_key, pool_pad)
             else:
                 step = _DenseStep(first_in, last_out, fallback, head, bn, act, bn_in)
         elif type(layer) is Add:
