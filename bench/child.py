@@ -14,10 +14,18 @@ from bench import timing
 from bench.workloads import WORKLOADS
 
 
+def module_name(engine):
+    """TF-Keras lives in another interpreter: here it runs by proxy through a
+    worker process under that interpreter (bench/engine_tf_remote.py)."""
+    if engine == "tf" and os.environ.get("PYCNN_BENCH_TF_PYTHON"):
+        return "bench.engine_tf_remote"
+    return f"bench.engine_{engine}"
+
+
 def load_engines(names):
     engines, missing = {}, []
     for n in names:
-        mod = importlib.import_module(f"bench.engine_{n}")
+        mod = importlib.import_module(module_name(n))
         (engines.__setitem__(n, mod) if mod.available() else missing.append(n))
     return engines, missing
 

@@ -31,7 +31,7 @@ def peer_summary(rows, peer):
     return cell, top["items_per_s"]
 
 
-SIDE_BY_SIDE = ("torch", "onnxruntime")  # timed in pycnn's own child processes
+SIDE_BY_SIDE = ("torch", "onnxruntime", "tf")  # timed in pycnn's own child processes
 
 
 def peer_ratio(rows, peer):
@@ -40,8 +40,8 @@ def peer_ratio(rows, peer):
     timed in the same child under the same malloc (alternating repetitions),
     so a slow minute between the two children does not enter it (a setting
     without a pycnn run of its own uses pycnn's default-malloc run). A peer in
-    its own process (TF-Keras, NumPy): pycnn as users run it (default malloc)
-    over the peer's faster setting."""
+    its own process (NumPy): pycnn as users run it (default malloc) over the
+    peer's faster setting."""
     mine = {m: best([r for r in rows if r["engine"] == "pycnn" and r["malloc"] == m])
             for m in ("default", "tuned")}
     if peer not in SIDE_BY_SIDE:
@@ -150,10 +150,11 @@ def engines_line(meta):
 def markdown(rows, peak, mem, meta):
     parts = [f"# pycnn bench, {meta['time']}", "",
              f"{meta['cpu']}, {meta['cpus']} CPUs; pycnn ISA {meta.get('pycnn_isa', '?')}. "
-             "Speed: median over repetitions. pycnn/torch and pycnn/onnxruntime: pycnn's "
-             "speed over the peer's, each taken side by side in one child under the same "
-             "malloc setting, the lower of the two settings; pycnn/tf and pycnn/numpy "
-             "(own processes): pycnn's default-malloc run over the peer's faster setting. "
+             "Speed: median over repetitions. pycnn/torch, pycnn/onnxruntime and pycnn/tf: "
+             "pycnn's speed over the peer's, each taken side by side in one child under the "
+             "same malloc setting (TF-Keras through a worker under its own interpreter), the "
+             "lower of the two settings; pycnn/numpy (own processes): pycnn's "
+             "default-malloc run over NumPy's faster setting. "
              "> 1: pycnn is faster.", engines_line(meta), "", speed_table(rows), "", peak_table(peak)]
     mt = memory_table(mem)
     if mt:

@@ -6,15 +6,16 @@ TensorFlow-Keras and NumPy.
     python -m bench --quick               # fewer, shorter repetitions (< 2 min)
     python -m bench --workloads gemm_1024 --threads 1 --no-memory
 
-pycnn, PyTorch and ONNX Runtime are timed in one child process, alternating
-repetition by repetition. PyTorch frees and re-maps big buffers each step
+pycnn, PyTorch, ONNX Runtime and TensorFlow-Keras are timed in one child
+process, alternating repetition by repetition (TF-Keras lives in its own
+venv: the child drives a worker under that interpreter, which times each
+repetition itself, bench/engine_tf_remote.py). PyTorch frees and re-maps big buffers each step
 unless glibc's malloc is told to keep them, so peers are also run in a second
 child with GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=
 68719476736, pycnn alongside them again; each ratio pairs pycnn and a peer timed
 in the same child, and the table reports the lower of the two settings' ratios.
 NumPy runs in its own child per thread count (OpenBLAS reads its settings at
-import), TF-Keras in its own venv's interpreter per thread count and malloc
-setting. See bench/README.md for the columns.
+import). See bench/README.md for the columns.
 """
 import argparse
 import datetime
@@ -31,7 +32,7 @@ from bench.workloads import WORKLOADS
 
 TUNED_MALLOC = memory.TUNED_MALLOC
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-IN_PROCESS = ("pycnn", "torch", "onnxruntime")
+IN_PROCESS = ("pycnn", "torch", "onnxruntime", "tf")  # tf: by proxy, see engine_tf_remote
 ALL_ENGINES = IN_PROCESS + ("numpy", "tf")
 QUICK_SKIP = ("resnet50_infer_b32",)  # ~6 s a call at 1 thread, per engine
 
@@ -71,11 +72,16 @@ def collect(args):
 
     base = dict(os.environ)
     base.pop("GLIBC_TUNABLES", None)
+    if "tf" in args.engines and args.tf_python:
+        base["PYCNN_BENCH_TF_PYTHON"] = args.tf_python
+    elif "tf" in args.engines:
+        missing.add("tf")
     for malloc in args.malloc:
         env = dict(base, **({"GLIBC_TUNABLES": TUNED_MALLOC} if malloc == "tuned" else {}))
         # pycnn runs in both children: each ratio is then taken side by side.
-        engines = [e for e in IN_PROCESS if e in args.engines]
-        print(f"== pycnn/torch/onnxruntime, {malloc} malloc", file=sys.stderr, flush=True)
+        engines = [e for e in IN_PROCESS if e in args.engines and
+                   (e != "tf" or args.tf_python)]
+        print(f"== {'/'.join(engines)}, {malloc} malloc", file=sys.stderr, flush=True)
         merge(run_child(sys.executable, engines, args.threads, args.workloads, args, env))
     if "numpy" in args.engines:
         for t in args.threads:  # OpenBLAS reads these at import: one process each
@@ -84,16 +90,6 @@ def collect(args):
             env.update(OPENBLAS_NUM_THREADS=str(t), OMP_NUM_THREADS=str(t))
             print(f"== numpy, {t} thread(s)", file=sys.stderr, flush=True)
             merge(run_child(sys.executable, ["numpy"], [t], args.workloads, args, env))
-    if "tf" in args.engines:
-        if not args.tf_python:
-            missing.add("tf")
-        for malloc in args.malloc if args.tf_python else ():
-            for t in args.threads:  # TF fixes its thread pools at start-up
-                env = dict(base, OMP_NUM_THREADS=str(t), TF_CPP_MIN_LOG_LEVEL="2",
-                           **({"GLIBC_TUNABLES": TUNED_MALLOC} if malloc == "tuned" else {}))
-                print(f"== tf-keras, {malloc} malloc, {t} thread(s)", file=sys.stderr,
-                      flush=True)
-                merge(run_child(args.tf_python, ["tf"], [t], args.workloads, args, env))
     return rows, info, sorted(missing)
 
 

@@ -41,7 +41,8 @@ def warm_up(fn, calls=2):
 def alternate(callables, repeats, min_seconds, heavy_repeats=HEAVY_REPEATS):
     """{key: [seconds per call, one per repetition]} for a dict of zero-argument
     callables, timed in turn. Slow callables cap every one at heavy_repeats."""
-    cost = max(warm_up(fn) for fn in callables.values())
+    # A callable run in another process (engine_tf_remote.RemoteCall) times itself.
+    cost = max(fn.warm() if hasattr(fn, "timed") else warm_up(fn) for fn in callables.values())
     if cost > HEAVY_SECONDS:
         repeats = min(repeats, heavy_repeats)
     samples = {key: [] for key in callables}
@@ -49,7 +50,8 @@ def alternate(callables, repeats, min_seconds, heavy_repeats=HEAVY_REPEATS):
     for _ in range(repeats):
         for key, fn in callables.items():
             time.sleep(settle)
-            samples[key].append(seconds_per_call(fn, min_seconds))
+            samples[key].append(fn.timed(min_seconds) if hasattr(fn, "timed")
+                                else seconds_per_call(fn, min_seconds))
     return samples
 
 
