@@ -377,6 +377,36 @@ def test_out_of_memory_mid_fit_leaves_model_usable():
     assert r.stdout.split() == ["memoryerror", "unchanged", "True", "finite", "True"], r.stdout
 
 
+@pytest.mark.parametrize("layer", ["LSTM", "GRU"])
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_recurrent_layer_out_of_memory_raises(layer, threads):
+    """A recurrent layer whose scratch (about the size of its recurrent
+    kernel) does not fit raises MemoryError, with every thread of its
+    barrier-synchronised region out of the region, and works again after."""
+    code = textwrap.dedent(f"""
+        import resource, numpy as np, pycnn
+        from pycnn import layers
+        layer = layers.{layer}(4096, recurrent_initializer="zeros")  # orthogonal: a slow QR
+        x = np.ones((1, 2, 8), np.float32)
+        layer.build(x.shape)
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        used = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()
+        resource.setrlimit(resource.RLIMIT_AS, (used + (96 << 20), hard))
+        try:
+            layer(x)
+            print("no-error")
+        except MemoryError:
+            print("memoryerror")
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        print("finite", bool(np.isfinite(layer(x)).all()))
+    """)
+    env = dict(_env(), OMP_NUM_THREADS=threads)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120, env=env, cwd=env["PYTHONPATH"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["memoryerror", "finite", "True"], r.stdout
+
+
 def _env():
     import os
     env = dict(os.environ)

@@ -46,6 +46,8 @@ class ParallelFailure {
   void rethrow() const {
     if (failed_) throw std::bad_alloc();
   }
+  // For regions with barriers: read after a barrier, every thread sees the same.
+  bool failed() const { return failed_; }
 
  private:
   std::atomic<bool> failed_{false};

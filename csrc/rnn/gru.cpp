@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/threading.hpp"
 #include "core/workspace.hpp"
 #include "gemm/gemm.hpp"
 #include "rnn/rnn.hpp"
@@ -96,69 +97,82 @@ void bptt_reset_after(int64_t batch, int64_t steps, int64_t u, const float* recu
   const int nt = recurrence_threads(2 * batch * width * u, blocks);
   float* zeros = workspace_floats(static_cast<size_t>(width), kSlotZeros);
   std::memset(zeros, 0, sizeof(float) * width);
+  ParallelFailure failure;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     int64_t jb0, jb1;
     thread_blocks(blocks, omp_get_thread_num(), omp_get_num_threads(), &jb0, &jb1);
     const int64_t stream = width * kV;
     const int64_t u0 = jb0 * kV, un = std::max<int64_t>(0, std::min(u, jb1 * kV) - u0);
-    float* panels = workspace_floats(
-        static_cast<size_t>((jb1 - jb0) * stream + kR * 4 * kV + 5 * un), kSlotPanels);
-    float* tile = panels + (jb1 - jb0) * stream;
-    float* scratch = tile + kR * 4 * kV;
-    float* dh = scratch + 4 * un;
-    for (int64_t jb = jb0; jb < jb1; ++jb)
-      pack_stream_t(width, recurrent_kernel, width, jb * kV, u, panels + (jb - jb0) * stream);
-    for (int64_t t = steps - 1; t >= 0; --t) {
-      // Gate gradients of this thread's units, sample by sample.
-      for (int64_t b = 0; b < batch && un > 0; ++b) {
-        float* carry = dh0 + b * u + u0;
-        sum_rows(carry, dh_seq ? seq_row(dh_seq, b, t, steps, u) + u0 : nullptr, nullptr, dh,
-                 un);
-        float* dp = seq_row(dpre, b, t, steps, width) + u0;
-        float* dr = seq_row(drec, b, t, steps, width) + u0;
-        if (!step_on(mask, b, t, steps)) {
-          // Skipped step: h passed through; no gradient reaches its gates.
-          std::memcpy(carry, dh, sizeof(float) * un);
-          for (int g = 0; g < 3; ++g) {
-            std::memset(dp + g * u, 0, sizeof(float) * un);
-            std::memset(dr + g * u, 0, sizeof(float) * un);
-          }
-          continue;
-        }
-        gru_cell_backward(u, un, acts, true, seq_row(gates_pre, b, t, steps, width) + u0,
-                          seq_row(gates, b, t, steps, width) + u0,
-                          seq_row(rec_h, b, t, steps, u) + u0,
-                          t > 0 || h0 ? prev_state(h_seq, h0, b, t, steps, u) + u0 : nullptr,
-                          dh, dp, dr, carry, scratch);
-      }
-      // Every unit's drec_t is needed below.
+    // Scratch first, then a barrier, so that every thread sees the same
+    // outcome: a thread out of memory cannot leave the others waiting at
+    // the per-step barriers (an exception escaping the region would end
+    // the process).
+    float* panels = nullptr;
+    failure.run([&] {
+      panels = workspace_floats(
+          static_cast<size_t>((jb1 - jb0) * stream + kR * 4 * kV + 5 * un),
+          kSlotPanels);
+    });
 #pragma omp barrier
-      // carry += drec_t U^T for this thread's units, up to 4 blocks a tile.
-      // No barrier after: step t-1 above touches only this thread's units.
-      for (int64_t jb = jb0; jb < jb1; jb += 4) {
-        const int nvb = static_cast<int>(std::min<int64_t>(4, jb1 - jb));
-        const float* streams[4];
-        for (int s = 0; s < nvb; ++s) streams[s] = panels + (jb - jb0 + s) * stream;
-        for (int64_t b0 = 0; b0 < batch; b0 += kR) {
-          const float* rows[kR];
-          for (int r = 0; r < kR; ++r)
-            rows[r] = b0 + r < batch ? seq_row(drec, b0 + r, t, steps, width) : zeros;
-          tile_dot_n(nvb, width, rows, streams, tile);
-          for (int r = 0; r < kR && b0 + r < batch; ++r) {
-            const int64_t b = b0 + r;
-            if (!step_on(mask, b, t, steps)) continue;
-            for (int s = 0; s < nvb; ++s) {
-              const int64_t j0 = (jb + s) * kV, n = std::min<int64_t>(kV, u - j0);
-              float* carry = dh0 + b * u + j0;
-              const float* add = tile + (s * kR + r) * kV;
-              for (int64_t v = 0; v < n; ++v) carry[v] += add[v];
+    if (!failure.failed()) {
+      float* tile = panels + (jb1 - jb0) * stream;
+      float* scratch = tile + kR * 4 * kV;
+      float* dh = scratch + 4 * un;
+      for (int64_t jb = jb0; jb < jb1; ++jb)
+        pack_stream_t(width, recurrent_kernel, width, jb * kV, u, panels + (jb - jb0) * stream);
+      for (int64_t t = steps - 1; t >= 0; --t) {
+        // Gate gradients of this thread's units, sample by sample.
+        for (int64_t b = 0; b < batch && un > 0; ++b) {
+          float* carry = dh0 + b * u + u0;
+          sum_rows(carry, dh_seq ? seq_row(dh_seq, b, t, steps, u) + u0 : nullptr, nullptr, dh,
+                   un);
+          float* dp = seq_row(dpre, b, t, steps, width) + u0;
+          float* dr = seq_row(drec, b, t, steps, width) + u0;
+          if (!step_on(mask, b, t, steps)) {
+            // Skipped step: h passed through; no gradient reaches its gates.
+            std::memcpy(carry, dh, sizeof(float) * un);
+            for (int g = 0; g < 3; ++g) {
+              std::memset(dp + g * u, 0, sizeof(float) * un);
+              std::memset(dr + g * u, 0, sizeof(float) * un);
+            }
+            continue;
+          }
+          gru_cell_backward(u, un, acts, true, seq_row(gates_pre, b, t, steps, width) + u0,
+                            seq_row(gates, b, t, steps, width) + u0,
+                            seq_row(rec_h, b, t, steps, u) + u0,
+                            t > 0 || h0 ? prev_state(h_seq, h0, b, t, steps, u) + u0 : nullptr,
+                            dh, dp, dr, carry, scratch);
+        }
+        // Every unit's drec_t is needed below.
+#pragma omp barrier
+        // carry += drec_t U^T for this thread's units, up to 4 blocks a tile.
+        // No barrier after: step t-1 above touches only this thread's units.
+        for (int64_t jb = jb0; jb < jb1; jb += 4) {
+          const int nvb = static_cast<int>(std::min<int64_t>(4, jb1 - jb));
+          const float* streams[4];
+          for (int s = 0; s < nvb; ++s) streams[s] = panels + (jb - jb0 + s) * stream;
+          for (int64_t b0 = 0; b0 < batch; b0 += kR) {
+            const float* rows[kR];
+            for (int r = 0; r < kR; ++r)
+              rows[r] = b0 + r < batch ? seq_row(drec, b0 + r, t, steps, width) : zeros;
+            tile_dot_n(nvb, width, rows, streams, tile);
+            for (int r = 0; r < kR && b0 + r < batch; ++r) {
+              const int64_t b = b0 + r;
+              if (!step_on(mask, b, t, steps)) continue;
+              for (int s = 0; s < nvb; ++s) {
+                const int64_t j0 = (jb + s) * kV, n = std::min<int64_t>(kV, u - j0);
+                float* carry = dh0 + b * u + j0;
+                const float* add = tile + (s * kR + r) * kV;
+                for (int64_t v = 0; v < n; ++v) carry[v] += add[v];
+              }
             }
           }
         }
       }
-    }
+      }
   }
+  failure.rethrow();
 }
 
 // Units [j0, j0 + n) of one sample's reset_after step once pre (the (b, t)
@@ -193,64 +207,77 @@ void forward_reset_after(int64_t batch, int64_t steps, int64_t u, const float* r
   const int nt = recurrence_threads(2 * batch * width * u, blocks);
   float* zeros = workspace_floats(static_cast<size_t>(u), kSlotZeros);
   std::memset(zeros, 0, sizeof(float) * u);
+  ParallelFailure failure;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     int64_t jb0, jb1;
     thread_blocks(blocks, omp_get_thread_num(), omp_get_num_threads(), &jb0, &jb1);
     const int64_t stream = u * kV;
-    float* panels = workspace_floats(static_cast<size_t>((jb1 - jb0) * 3 * stream + 3 * kR * kV),
-                                     kSlotPanels);
-    float* tile = panels + (jb1 - jb0) * 3 * stream;
-    for (int64_t jb = jb0; jb < jb1; ++jb)
-      for (int s = 0; s < 3; ++s)
-        pack_stream(u, recurrent_kernel, width, s * u, jb * kV, u,
-                    panels + ((jb - jb0) * 3 + s) * stream);
-    const int64_t u0 = jb0 * kV, un = std::min(u, jb1 * kV) - u0;  // this thread's units
-    for (int64_t t = 0; t < steps; ++t) {
-      const bool has_prev = t > 0 || h0;
-      // rec = h_{t-1} U + b_rec for this thread's units, kR samples x kV
-      // units a tile: the z, r parts go into pre, the h part into rec_h.
-      for (int64_t jb = jb0; jb < jb1; ++jb) {
-        const int64_t j0 = jb * kV, n = std::min<int64_t>(kV, u - j0);
-        const float* streams[3];
-        for (int s = 0; s < 3; ++s) streams[s] = panels + ((jb - jb0) * 3 + s) * stream;
-        for (int64_t b0 = 0; b0 < batch; b0 += kR) {
-          if (has_prev) {
-            const float* hrows[kR];
-            for (int r = 0; r < kR; ++r)
-              hrows[r] = b0 + r < batch ? prev_state(h_seq, h0, b0 + r, t, steps, u) : zeros;
-            tile_dot<3>(u, hrows, streams, tile);
-          } else {
-            std::memset(tile, 0, sizeof(float) * 3 * kR * kV);
-          }
-          for (int r = 0; r < kR && b0 + r < batch; ++r) {
-            float* pre = seq_row(gates_pre, b0 + r, t, steps, width);
-            float* rh = seq_row(rec_h, b0 + r, t, steps, u) + j0;
-            for (int s = 0; s < 3; ++s) {
-              float* rec = tile + (s * kR + r) * kV;
-              if (bias_rec)
-                for (int64_t v = 0; v < n; ++v) rec[v] += bias_rec[s * u + j0 + v];
-              float* dst = s < 2 ? pre + s * u + j0 : rh;
-              if (s < 2)
-                for (int64_t v = 0; v < n; ++v) dst[v] += rec[v];
-              else
-                copy_block(dst, rec, n);
-              // Rows of the next step are far apart (batch-major): fetch early.
-              if (t + 1 < steps) __builtin_prefetch(pre + width + s * u + j0);
+    // Scratch first, then a barrier, so that every thread sees the same
+    // outcome: a thread out of memory cannot leave the others waiting at
+    // the per-step barriers (an exception escaping the region would end
+    // the process).
+    float* panels = nullptr;
+    failure.run([&] {
+      panels = workspace_floats(
+          static_cast<size_t>((jb1 - jb0) * 3 * stream + 3 * kR * kV),
+          kSlotPanels);
+    });
+#pragma omp barrier
+    if (!failure.failed()) {
+      float* tile = panels + (jb1 - jb0) * 3 * stream;
+      for (int64_t jb = jb0; jb < jb1; ++jb)
+        for (int s = 0; s < 3; ++s)
+          pack_stream(u, recurrent_kernel, width, s * u, jb * kV, u,
+                      panels + ((jb - jb0) * 3 + s) * stream);
+      const int64_t u0 = jb0 * kV, un = std::min(u, jb1 * kV) - u0;  // this thread's units
+      for (int64_t t = 0; t < steps; ++t) {
+        const bool has_prev = t > 0 || h0;
+        // rec = h_{t-1} U + b_rec for this thread's units, kR samples x kV
+        // units a tile: the z, r parts go into pre, the h part into rec_h.
+        for (int64_t jb = jb0; jb < jb1; ++jb) {
+          const int64_t j0 = jb * kV, n = std::min<int64_t>(kV, u - j0);
+          const float* streams[3];
+          for (int s = 0; s < 3; ++s) streams[s] = panels + ((jb - jb0) * 3 + s) * stream;
+          for (int64_t b0 = 0; b0 < batch; b0 += kR) {
+            if (has_prev) {
+              const float* hrows[kR];
+              for (int r = 0; r < kR; ++r)
+                hrows[r] = b0 + r < batch ? prev_state(h_seq, h0, b0 + r, t, steps, u) : zeros;
+              tile_dot<3>(u, hrows, streams, tile);
+            } else {
+              std::memset(tile, 0, sizeof(float) * 3 * kR * kV);
+            }
+            for (int r = 0; r < kR && b0 + r < batch; ++r) {
+              float* pre = seq_row(gates_pre, b0 + r, t, steps, width);
+              float* rh = seq_row(rec_h, b0 + r, t, steps, u) + j0;
+              for (int s = 0; s < 3; ++s) {
+                float* rec = tile + (s * kR + r) * kV;
+                if (bias_rec)
+                  for (int64_t v = 0; v < n; ++v) rec[v] += bias_rec[s * u + j0 + v];
+                float* dst = s < 2 ? pre + s * u + j0 : rh;
+                if (s < 2)
+                  for (int64_t v = 0; v < n; ++v) dst[v] += rec[v];
+                else
+                  copy_block(dst, rec, n);
+                // Rows of the next step are far apart (batch-major): fetch early.
+                if (t + 1 < steps) __builtin_prefetch(pre + width + s * u + j0);
+              }
             }
           }
         }
-      }
-      // Then the gate math over the thread's whole unit range, sample by sample.
-      for (int64_t b = 0; b < batch && un > 0; ++b)
-        gru_units_forward(u, u0, un, acts, seq_row(gates_pre, b, t, steps, width),
-                          seq_row(gates, b, t, steps, width), seq_row(rec_h, b, t, steps, u),
-                          prev_state(h_seq, h0, b, t, steps, u), seq_row(h_seq, b, t, steps, u),
-                          step_on(mask, b, t, steps));
-      // Step t+1 reads every unit of h_t.
+        // Then the gate math over the thread's whole unit range, sample by sample.
+        for (int64_t b = 0; b < batch && un > 0; ++b)
+          gru_units_forward(u, u0, un, acts, seq_row(gates_pre, b, t, steps, width),
+                            seq_row(gates, b, t, steps, width), seq_row(rec_h, b, t, steps, u),
+                            prev_state(h_seq, h0, b, t, steps, u), seq_row(h_seq, b, t, steps, u),
+                            step_on(mask, b, t, steps));
+        // Step t+1 reads every unit of h_t.
 #pragma omp barrier
-    }
+      }
+      }
   }
+  failure.rethrow();
 }
 
 void forward_reset_before(int64_t batch, int64_t steps, int64_t u,

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/threading.hpp"
 #include "core/workspace.hpp"
 #include "gemm/gemm.hpp"
 #include "rnn/rnn.hpp"
@@ -112,54 +113,67 @@ void lstm_forward(int64_t batch, int64_t steps, int64_t in_dim, int64_t units, c
   const int nt = recurrence_threads(2 * batch * width * u, blocks);
   float* zeros = workspace_floats(static_cast<size_t>(u), kSlotZeros);
   std::memset(zeros, 0, sizeof(float) * u);
+  ParallelFailure failure;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     int64_t jb0, jb1;
     thread_blocks(blocks, omp_get_thread_num(), omp_get_num_threads(), &jb0, &jb1);
     // This thread's 4 gate columns of U for each of its unit blocks.
     const int64_t stream = u * kV;
-    float* panels = workspace_floats(static_cast<size_t>((jb1 - jb0) * 4 * stream + 4 * kR * kV),
-                                     kSlotPanels);
-    float* tile = panels + (jb1 - jb0) * 4 * stream;
-    for (int64_t jb = jb0; jb < jb1; ++jb)
-      for (int g = 0; g < 4; ++g)
-        pack_stream(u, recurrent_kernel, width, g * u, jb * kV, u,
-                    panels + ((jb - jb0) * 4 + g) * stream);
-    const int64_t u0 = jb0 * kV, un = std::min(u, jb1 * kV) - u0;  // this thread's units
-    for (int64_t t = 0; t < steps; ++t) {
-      // pre += h_{t-1} U for this thread's units, kR samples x kV units a tile.
-      for (int64_t jb = jb0; jb < jb1 && (t > 0 || h0); ++jb) {
-        const int64_t j0 = jb * kV, n = std::min<int64_t>(kV, u - j0);
-        const float* streams[4];
-        for (int g = 0; g < 4; ++g) streams[g] = panels + ((jb - jb0) * 4 + g) * stream;
-        for (int64_t b0 = 0; b0 < batch; b0 += kR) {
-          const float* hrows[kR];
-          for (int r = 0; r < kR; ++r)
-            hrows[r] = b0 + r < batch ? prev_state(h_seq, h0, b0 + r, t, steps, u) : zeros;
-          tile_dot<4>(u, hrows, streams, tile);
-          for (int r = 0; r < kR && b0 + r < batch; ++r) {
-            float* pre = seq_row(gates_pre, b0 + r, t, steps, width);
-            for (int g = 0; g < 4; ++g) {
-              float* dst = pre + g * u + j0;
-              const float* add = tile + (g * kR + r) * kV;
-              for (int64_t v = 0; v < n; ++v) dst[v] += add[v];
-              // Rows of the next step are far apart (batch-major): fetch early.
-              if (t + 1 < steps) __builtin_prefetch(dst + width);
+    // Scratch first, then a barrier, so that every thread sees the same
+    // outcome: a thread out of memory cannot leave the others waiting at
+    // the per-step barriers (an exception escaping the region would end
+    // the process).
+    float* panels = nullptr;
+    failure.run([&] {
+      panels = workspace_floats(
+          static_cast<size_t>((jb1 - jb0) * 4 * stream + 4 * kR * kV),
+          kSlotPanels);
+    });
+#pragma omp barrier
+    if (!failure.failed()) {
+      float* tile = panels + (jb1 - jb0) * 4 * stream;
+      for (int64_t jb = jb0; jb < jb1; ++jb)
+        for (int g = 0; g < 4; ++g)
+          pack_stream(u, recurrent_kernel, width, g * u, jb * kV, u,
+                      panels + ((jb - jb0) * 4 + g) * stream);
+      const int64_t u0 = jb0 * kV, un = std::min(u, jb1 * kV) - u0;  // this thread's units
+      for (int64_t t = 0; t < steps; ++t) {
+        // pre += h_{t-1} U for this thread's units, kR samples x kV units a tile.
+        for (int64_t jb = jb0; jb < jb1 && (t > 0 || h0); ++jb) {
+          const int64_t j0 = jb * kV, n = std::min<int64_t>(kV, u - j0);
+          const float* streams[4];
+          for (int g = 0; g < 4; ++g) streams[g] = panels + ((jb - jb0) * 4 + g) * stream;
+          for (int64_t b0 = 0; b0 < batch; b0 += kR) {
+            const float* hrows[kR];
+            for (int r = 0; r < kR; ++r)
+              hrows[r] = b0 + r < batch ? prev_state(h_seq, h0, b0 + r, t, steps, u) : zeros;
+            tile_dot<4>(u, hrows, streams, tile);
+            for (int r = 0; r < kR && b0 + r < batch; ++r) {
+              float* pre = seq_row(gates_pre, b0 + r, t, steps, width);
+              for (int g = 0; g < 4; ++g) {
+                float* dst = pre + g * u + j0;
+                const float* add = tile + (g * kR + r) * kV;
+                for (int64_t v = 0; v < n; ++v) dst[v] += add[v];
+                // Rows of the next step are far apart (batch-major): fetch early.
+                if (t + 1 < steps) __builtin_prefetch(dst + width);
+              }
             }
           }
         }
-      }
-      // Then the gate math over the thread's whole unit range, sample by sample.
-      for (int64_t b = 0; b < batch && un > 0; ++b)
-        lstm_units_forward(u, u0, un, acts, seq_row(gates_pre, b, t, steps, width),
-                           seq_row(gates, b, t, steps, width),
-                           prev_state(c_seq, c0, b, t, steps, u),
-                           prev_state(h_seq, h0, b, t, steps, u), seq_row(c_seq, b, t, steps, u),
-                           seq_row(h_seq, b, t, steps, u), step_on(mask, b, t, steps));
-      // Step t+1 reads every unit of h_t.
+        // Then the gate math over the thread's whole unit range, sample by sample.
+        for (int64_t b = 0; b < batch && un > 0; ++b)
+          lstm_units_forward(u, u0, un, acts, seq_row(gates_pre, b, t, steps, width),
+                             seq_row(gates, b, t, steps, width),
+                             prev_state(c_seq, c0, b, t, steps, u),
+                             prev_state(h_seq, h0, b, t, steps, u), seq_row(c_seq, b, t, steps, u),
+                             seq_row(h_seq, b, t, steps, u), step_on(mask, b, t, steps));
+        // Step t+1 reads every unit of h_t.
 #pragma omp barrier
-    }
+      }
+      }
   }
+  failure.rethrow();
 }
 
 void lstm_backward(int64_t batch, int64_t steps, int64_t in_dim, int64_t units, const float* x,
@@ -185,6 +199,7 @@ void lstm_backward(int64_t batch, int64_t steps, int64_t in_dim, int64_t units, 
   const int nt = recurrence_threads(2 * batch * width * u, blocks);
   float* zeros = workspace_floats(static_cast<size_t>(width), kSlotZeros);
   std::memset(zeros, 0, sizeof(float) * width);
+  ParallelFailure failure;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     int64_t jb0, jb1;
@@ -192,68 +207,80 @@ void lstm_backward(int64_t batch, int64_t steps, int64_t in_dim, int64_t units, 
     // Rows of U for this thread's units, transposed: d h_{t-1} = dz_t U^T.
     const int64_t stream = width * kV;
     const int64_t u0 = jb0 * kV, un = std::max<int64_t>(0, std::min(u, jb1 * kV) - u0);
-    float* panels = workspace_floats(
-        static_cast<size_t>((jb1 - jb0) * stream + kR * 4 * kV + 8 * un), kSlotPanels);
-    float* tile = panels + (jb1 - jb0) * stream;
-    float* scratch = tile + kR * 4 * kV;
-    float* dh = scratch + 7 * un;
-    for (int64_t jb = jb0; jb < jb1; ++jb)
-      pack_stream_t(width, recurrent_kernel, width, jb * kV, u, panels + (jb - jb0) * stream);
-    for (int64_t t = steps - 1; t >= 0; --t) {
-      // Gate gradients of this thread's units (dh0 holds d h_t from step t+1).
-      for (int64_t b = 0; b < batch; ++b) {
-        float* carry = dh0 + b * u + u0;
-        const float* dh_out = dh_seq ? seq_row(dh_seq, b, t, steps, u) + u0 : nullptr;
-        float* dgate = seq_row(dgates, b, t, steps, width);
-        if (!step_on(mask, b, t, steps)) {
-          // Skipped step: h and c passed through unchanged.
-          if (dh_out)
-            for (int64_t v = 0; v < un; ++v) carry[v] += dh_out[v];
-          for (int g = 0; g < 4; ++g) std::memset(dgate + g * u + u0, 0, sizeof(float) * un);
-          continue;
-        }
-        sum_rows(carry, dh_out, nullptr, dh, un);
-        lstm_units_backward(u, u0, un, acts, seq_row(gates_pre, b, t, steps, width),
-                            seq_row(gates, b, t, steps, width),
-                            prev_state(c_seq, c0, b, t, steps, u), seq_row(c_seq, b, t, steps, u),
-                            dh, dc0 + b * u + u0, dgate, scratch);
-        // dbias from the row while it is in cache (a column-sum pass after the
-        // loop re-read all of dz from DRAM: ~3% of an LSTM step). Each column
-        // belongs to one thread and is summed in (t descending, b) order,
-        // whatever the thread count.
-        if (dbias)
-          for (int g = 0; g < 4; ++g) {
-            float* db = dbias + g * u + u0;
-            const float* dg = dgate + g * u + u0;
-#pragma omp simd
-            for (int64_t v = 0; v < un; ++v) db[v] += dg[v];
-          }
-      }
-      // Every unit's dz_t is needed below.
+    // Scratch first, then a barrier, so that every thread sees the same
+    // outcome: a thread out of memory cannot leave the others waiting at
+    // the per-step barriers (an exception escaping the region would end
+    // the process).
+    float* panels = nullptr;
+    failure.run([&] {
+      panels = workspace_floats(
+          static_cast<size_t>((jb1 - jb0) * stream + kR * 4 * kV + 8 * un),
+          kSlotPanels);
+    });
 #pragma omp barrier
-      // Gradient reaching h_{t-1}: dz_t U^T, up to 4 unit blocks per tile.
-      // No barrier after: step t-1 above touches only this thread's units.
-      for (int64_t jb = jb0; jb < jb1; jb += 4) {
-        const int nvb = static_cast<int>(std::min<int64_t>(4, jb1 - jb));
-        const float* streams[4];
-        for (int s = 0; s < nvb; ++s) streams[s] = panels + (jb - jb0 + s) * stream;
-        for (int64_t b0 = 0; b0 < batch; b0 += kR) {
-          const float* drows[kR];
-          for (int r = 0; r < kR; ++r)
-            drows[r] = b0 + r < batch ? seq_row(dgates, b0 + r, t, steps, width) : zeros;
-          tile_dot_n(nvb, width, drows, streams, tile);
-          for (int r = 0; r < kR && b0 + r < batch; ++r) {
-            const int64_t b = b0 + r;
-            if (!step_on(mask, b, t, steps)) continue;
-            for (int s = 0; s < nvb; ++s) {
-              const int64_t j0 = (jb + s) * kV, n = std::min<int64_t>(kV, u - j0);
-              copy_block(dh0 + b * u + j0, tile + (s * kR + r) * kV, n);
+    if (!failure.failed()) {
+      float* tile = panels + (jb1 - jb0) * stream;
+      float* scratch = tile + kR * 4 * kV;
+      float* dh = scratch + 7 * un;
+      for (int64_t jb = jb0; jb < jb1; ++jb)
+        pack_stream_t(width, recurrent_kernel, width, jb * kV, u, panels + (jb - jb0) * stream);
+      for (int64_t t = steps - 1; t >= 0; --t) {
+        // Gate gradients of this thread's units (dh0 holds d h_t from step t+1).
+        for (int64_t b = 0; b < batch; ++b) {
+          float* carry = dh0 + b * u + u0;
+          const float* dh_out = dh_seq ? seq_row(dh_seq, b, t, steps, u) + u0 : nullptr;
+          float* dgate = seq_row(dgates, b, t, steps, width);
+          if (!step_on(mask, b, t, steps)) {
+            // Skipped step: h and c passed through unchanged.
+            if (dh_out)
+              for (int64_t v = 0; v < un; ++v) carry[v] += dh_out[v];
+            for (int g = 0; g < 4; ++g) std::memset(dgate + g * u + u0, 0, sizeof(float) * un);
+            continue;
+          }
+          sum_rows(carry, dh_out, nullptr, dh, un);
+          lstm_units_backward(u, u0, un, acts, seq_row(gates_pre, b, t, steps, width),
+                              seq_row(gates, b, t, steps, width),
+                              prev_state(c_seq, c0, b, t, steps, u), seq_row(c_seq, b, t, steps, u),
+                              dh, dc0 + b * u + u0, dgate, scratch);
+          // dbias from the row while it is in cache (a column-sum pass after the
+          // loop re-read all of dz from DRAM: ~3% of an LSTM step). Each column
+          // belongs to one thread and is summed in (t descending, b) order,
+          // whatever the thread count.
+          if (dbias)
+            for (int g = 0; g < 4; ++g) {
+              float* db = dbias + g * u + u0;
+              const float* dg = dgate + g * u + u0;
+#pragma omp simd
+              for (int64_t v = 0; v < un; ++v) db[v] += dg[v];
+            }
+        }
+        // Every unit's dz_t is needed below.
+#pragma omp barrier
+        // Gradient reaching h_{t-1}: dz_t U^T, up to 4 unit blocks per tile.
+        // No barrier after: step t-1 above touches only this thread's units.
+        for (int64_t jb = jb0; jb < jb1; jb += 4) {
+          const int nvb = static_cast<int>(std::min<int64_t>(4, jb1 - jb));
+          const float* streams[4];
+          for (int s = 0; s < nvb; ++s) streams[s] = panels + (jb - jb0 + s) * stream;
+          for (int64_t b0 = 0; b0 < batch; b0 += kR) {
+            const float* drows[kR];
+            for (int r = 0; r < kR; ++r)
+              drows[r] = b0 + r < batch ? seq_row(dgates, b0 + r, t, steps, width) : zeros;
+            tile_dot_n(nvb, width, drows, streams, tile);
+            for (int r = 0; r < kR && b0 + r < batch; ++r) {
+              const int64_t b = b0 + r;
+              if (!step_on(mask, b, t, steps)) continue;
+              for (int s = 0; s < nvb; ++s) {
+                const int64_t j0 = (jb + s) * kV, n = std::min<int64_t>(kV, u - j0);
+                copy_block(dh0 + b * u + j0, tile + (s * kR + r) * kV, n);
+              }
             }
           }
         }
       }
-    }
+      }
   }
+  failure.rethrow();
   // dU and dK in one GEMM: [h_{t-1} | x]^T dz, (u + in_dim) x 4u. One pass
   // over dz instead of two, and a tall enough A for the packed GEMM path.
   const int64_t cat = u + in_dim;
