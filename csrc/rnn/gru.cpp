@@ -104,23 +104,10 @@ void bptt_reset_after(int64_t batch, int64_t steps, int64_t u, const float* recu
     thread_blocks(blocks, omp_get_thread_num(), omp_get_num_threads(), &jb0, &jb1);
     const int64_t stream = width * kV;
     const int64_t u0 = jb0 * kV, un = std::max<int64_t>(0, std::min(u, jb1 * kV) - u0);
-    // Scratch first, then a barrier, so that every thread sees the same
-    // outcome: a thread out of memory cannot leave the others waiting at
-    // the per-step barriers (an exception escaping the region would end
-    // the process).
-    float* panels = nullptr;
-    failure.run([&] {
-      panels = workspace_floats(
-          static_cast<size_t>((jb1 - jb0) * stream + kR * 4 * kV + 5 * un),
-          kSlotPanels);
-    });
-#pragma omp barrier
-    if (!failure.failed()) {
-      float* tile = panels + (jb1 - jb0) * stream;
-      float* scratch = tile + kR * 4 * kV;
-      float* dh = scratch + 4 * un;
-      for (int64_t jb = jb0; jb < jb1; ++jb)
-        pack_stream_t(width, recurrent_kernel, width, jb * kV, u, panels + (jb - jb0) * stream);
+    const BackwardScratch w =
+        backward_scratch(failure, jb0, jb1, un, u, width, 4, recurrent_kernel, kSlotPanels);
+    if (w.panels) {
+      float *panels = w.panels, *tile = w.tile, *scratch = w.scratch, *dh = w.dh;
       for (int64_t t = steps - 1; t >= 0; --t) {
         // Gate gradients of this thread's units, sample by sample.
         for (int64_t b = 0; b < batch && un > 0; ++b) {
@@ -148,29 +135,10 @@ void bptt_reset_after(int64_t batch, int64_t steps, int64_t u, const float* recu
 #pragma omp barrier
         // carry += drec_t U^T for this thread's units, up to 4 blocks a tile.
         // No barrier after: step t-1 above touches only this thread's units.
-        for (int64_t jb = jb0; jb < jb1; jb += 4) {
-          const int nvb = static_cast<int>(std::min<int64_t>(4, jb1 - jb));
-          const float* streams[4];
-          for (int s = 0; s < nvb; ++s) streams[s] = panels + (jb - jb0 + s) * stream;
-          for (int64_t b0 = 0; b0 < batch; b0 += kR) {
-            const float* rows[kR];
-            for (int r = 0; r < kR; ++r)
-              rows[r] = b0 + r < batch ? seq_row(drec, b0 + r, t, steps, width) : zeros;
-            tile_dot_n(nvb, width, rows, streams, tile);
-            for (int r = 0; r < kR && b0 + r < batch; ++r) {
-              const int64_t b = b0 + r;
-              if (!step_on(mask, b, t, steps)) continue;
-              for (int s = 0; s < nvb; ++s) {
-                const int64_t j0 = (jb + s) * kV, n = std::min<int64_t>(kV, u - j0);
-                float* carry = dh0 + b * u + j0;
-                const float* add = tile + (s * kR + r) * kV;
-                for (int64_t v = 0; v < n; ++v) carry[v] += add[v];
-              }
-            }
-          }
-        }
+        prev_state_grad<true>(jb0, jb1, batch, t, steps, u, width, drec, panels, stream, zeros,
+                              mask, tile, dh0);
       }
-      }
+    }
   }
   failure.rethrow();
 }
@@ -213,23 +181,10 @@ void forward_reset_after(int64_t batch, int64_t steps, int64_t u, const float* r
     int64_t jb0, jb1;
     thread_blocks(blocks, omp_get_thread_num(), omp_get_num_threads(), &jb0, &jb1);
     const int64_t stream = u * kV;
-    // Scratch first, then a barrier, so that every thread sees the same
-    // outcome: a thread out of memory cannot leave the others waiting at
-    // the per-step barriers (an exception escaping the region would end
-    // the process).
-    float* panels = nullptr;
-    failure.run([&] {
-      panels = workspace_floats(
-          static_cast<size_t>((jb1 - jb0) * 3 * stream + 3 * kR * kV),
-          kSlotPanels);
-    });
-#pragma omp barrier
-    if (!failure.failed()) {
-      float* tile = panels + (jb1 - jb0) * 3 * stream;
-      for (int64_t jb = jb0; jb < jb1; ++jb)
-        for (int s = 0; s < 3; ++s)
-          pack_stream(u, recurrent_kernel, width, s * u, jb * kV, u,
-                      panels + ((jb - jb0) * 3 + s) * stream);
+    float* tile = nullptr;
+    float* panels =
+        forward_panels(failure, 3, u, recurrent_kernel, width, jb0, jb1, kSlotPanels, &tile);
+    if (panels) {
       const int64_t u0 = jb0 * kV, un = std::min(u, jb1 * kV) - u0;  // this thread's units
       for (int64_t t = 0; t < steps; ++t) {
         const bool has_prev = t > 0 || h0;
@@ -275,7 +230,7 @@ void forward_reset_after(int64_t batch, int64_t steps, int64_t u, const float* r
         // Step t+1 reads every unit of h_t.
 #pragma omp barrier
       }
-      }
+    }
   }
   failure.rethrow();
 }

@@ -120,23 +120,10 @@ void lstm_forward(int64_t batch, int64_t steps, int64_t in_dim, int64_t units, c
     thread_blocks(blocks, omp_get_thread_num(), omp_get_num_threads(), &jb0, &jb1);
     // This thread's 4 gate columns of U for each of its unit blocks.
     const int64_t stream = u * kV;
-    // Scratch first, then a barrier, so that every thread sees the same
-    // outcome: a thread out of memory cannot leave the others waiting at
-    // the per-step barriers (an exception escaping the region would end
-    // the process).
-    float* panels = nullptr;
-    failure.run([&] {
-      panels = workspace_floats(
-          static_cast<size_t>((jb1 - jb0) * 4 * stream + 4 * kR * kV),
-          kSlotPanels);
-    });
-#pragma omp barrier
-    if (!failure.failed()) {
-      float* tile = panels + (jb1 - jb0) * 4 * stream;
-      for (int64_t jb = jb0; jb < jb1; ++jb)
-        for (int g = 0; g < 4; ++g)
-          pack_stream(u, recurrent_kernel, width, g * u, jb * kV, u,
-                      panels + ((jb - jb0) * 4 + g) * stream);
+    float* tile = nullptr;
+    float* panels =
+        forward_panels(failure, 4, u, recurrent_kernel, width, jb0, jb1, kSlotPanels, &tile);
+    if (panels) {
       const int64_t u0 = jb0 * kV, un = std::min(u, jb1 * kV) - u0;  // this thread's units
       for (int64_t t = 0; t < steps; ++t) {
         // pre += h_{t-1} U for this thread's units, kR samples x kV units a tile.
@@ -171,7 +158,7 @@ void lstm_forward(int64_t batch, int64_t steps, int64_t in_dim, int64_t units, c
         // Step t+1 reads every unit of h_t.
 #pragma omp barrier
       }
-      }
+    }
   }
   failure.rethrow();
 }
@@ -207,23 +194,10 @@ void lstm_backward(int64_t batch, int64_t steps, int64_t in_dim, int64_t units, 
     // Rows of U for this thread's units, transposed: d h_{t-1} = dz_t U^T.
     const int64_t stream = width * kV;
     const int64_t u0 = jb0 * kV, un = std::max<int64_t>(0, std::min(u, jb1 * kV) - u0);
-    // Scratch first, then a barrier, so that every thread sees the same
-    // outcome: a thread out of memory cannot leave the others waiting at
-    // the per-step barriers (an exception escaping the region would end
-    // the process).
-    float* panels = nullptr;
-    failure.run([&] {
-      panels = workspace_floats(
-          static_cast<size_t>((jb1 - jb0) * stream + kR * 4 * kV + 8 * un),
-          kSlotPanels);
-    });
-#pragma omp barrier
-    if (!failure.failed()) {
-      float* tile = panels + (jb1 - jb0) * stream;
-      float* scratch = tile + kR * 4 * kV;
-      float* dh = scratch + 7 * un;
-      for (int64_t jb = jb0; jb < jb1; ++jb)
-        pack_stream_t(width, recurrent_kernel, width, jb * kV, u, panels + (jb - jb0) * stream);
+    const BackwardScratch w =
+        backward_scratch(failure, jb0, jb1, un, u, width, 7, recurrent_kernel, kSlotPanels);
+    if (w.panels) {
+      float *panels = w.panels, *tile = w.tile, *scratch = w.scratch, *dh = w.dh;
       for (int64_t t = steps - 1; t >= 0; --t) {
         // Gate gradients of this thread's units (dh0 holds d h_t from step t+1).
         for (int64_t b = 0; b < batch; ++b) {
@@ -258,27 +232,10 @@ void lstm_backward(int64_t batch, int64_t steps, int64_t in_dim, int64_t units, 
 #pragma omp barrier
         // Gradient reaching h_{t-1}: dz_t U^T, up to 4 unit blocks per tile.
         // No barrier after: step t-1 above touches only this thread's units.
-        for (int64_t jb = jb0; jb < jb1; jb += 4) {
-          const int nvb = static_cast<int>(std::min<int64_t>(4, jb1 - jb));
-          const float* streams[4];
-          for (int s = 0; s < nvb; ++s) streams[s] = panels + (jb - jb0 + s) * stream;
-          for (int64_t b0 = 0; b0 < batch; b0 += kR) {
-            const float* drows[kR];
-            for (int r = 0; r < kR; ++r)
-              drows[r] = b0 + r < batch ? seq_row(dgates, b0 + r, t, steps, width) : zeros;
-            tile_dot_n(nvb, width, drows, streams, tile);
-            for (int r = 0; r < kR && b0 + r < batch; ++r) {
-              const int64_t b = b0 + r;
-              if (!step_on(mask, b, t, steps)) continue;
-              for (int s = 0; s < nvb; ++s) {
-                const int64_t j0 = (jb + s) * kV, n = std::min<int64_t>(kV, u - j0);
-                copy_block(dh0 + b * u + j0, tile + (s * kR + r) * kV, n);
-              }
-            }
-          }
-        }
+        prev_state_grad<false>(jb0, jb1, batch, t, steps, u, width, dgates, panels, stream,
+                               zeros, mask, tile, dh0);
       }
-      }
+    }
   }
   failure.rethrow();
   // dU and dK in one GEMM: [h_{t-1} | x]^T dz, (u + in_dim) x 4u. One pass

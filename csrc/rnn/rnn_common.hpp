@@ -7,6 +7,7 @@
 
 #include "act/act_math.hpp"
 #include "core/threading.hpp"
+#include "core/workspace.hpp"
 #include "rnn/rnn.hpp"
 
 namespace pycnn {
@@ -91,6 +92,18 @@ static inline void gather_prev_states(int64_t batch, int64_t steps, int64_t unit
     if (steps > 1)
       std::memcpy(dst + units, seq + b * steps * units, sizeof(float) * (steps - 1) * units);
   }
+}
+
+// A thread's scratch in a region with per-step barriers: allocated first,
+// then one barrier, so every thread sees the same outcome and all of them
+// skip the steps (null) when any allocation failed. A thread that left alone
+// would leave the others waiting at a barrier, and an exception escaping the
+// region would end the process; `failure` raises MemoryError after it.
+static inline float* region_scratch(ParallelFailure& failure, size_t floats, int slot) {
+  float* p = nullptr;
+  failure.run([&] { p = workspace_floats(floats, slot); });
+#pragma omp barrier
+  return failure.failed() ? nullptr : p;
 }
 
 // dst[c] = sum over rows of src[r, c], rows added in order (threads split
@@ -207,6 +220,42 @@ static inline void copy_block(float* dst, const float* src, int64_t n) {
   for (int64_t v = 0; v < n; ++v) dst[v] = src[v];
 }
 
+// The gradient reaching h_{t-1} from step t's gate gradients (rows
+// `width` wide): dh[b] = or += (gate_grads_t[b] U^T) over this thread's unit
+// blocks [jb0, jb1), up to 4 blocks a tile; `panels` holds U^T's streams of
+// those blocks (`stream` floats apart). Masked-out samples keep dh.
+template <bool kAccumulate>
+static inline void prev_state_grad(int64_t jb0, int64_t jb1, int64_t batch, int64_t t,
+                                   int64_t steps, int64_t units, int64_t width,
+                                   const float* gate_grads, const float* panels, int64_t stream,
+                                   const float* zeros, const uint8_t* mask, float* tile,
+                                   float* dh) {
+  for (int64_t jb = jb0; jb < jb1; jb += 4) {
+    const int nvb = static_cast<int>(std::min<int64_t>(4, jb1 - jb));
+    const float* streams[4];
+    for (int s = 0; s < nvb; ++s) streams[s] = panels + (jb - jb0 + s) * stream;
+    for (int64_t b0 = 0; b0 < batch; b0 += kR) {
+      const float* rows[kR];
+      for (int r = 0; r < kR; ++r)
+        rows[r] = b0 + r < batch ? seq_row(gate_grads, b0 + r, t, steps, width) : zeros;
+      tile_dot_n(nvb, width, rows, streams, tile);
+      for (int r = 0; r < kR && b0 + r < batch; ++r) {
+        const int64_t b = b0 + r;
+        if (!step_on(mask, b, t, steps)) continue;
+        for (int s = 0; s < nvb; ++s) {
+          const int64_t j0 = (jb + s) * kV, n = std::min<int64_t>(kV, units - j0);
+          float* dst = dh + b * units + j0;
+          const float* add = tile + (s * kR + r) * kV;
+          if (kAccumulate)
+            for (int64_t v = 0; v < n; ++v) dst[v] += add[v];
+          else
+            copy_block(dst, add, n);
+        }
+      }
+    }
+  }
+}
+
 // Stream of units [j0, j0 + kV) of column block `col0` of a (K, ld) matrix:
 // dst[k][v] = w[k * ld + col0 + j0 + v], zero past `units`.
 static inline void pack_stream(int64_t k, const float* w, int64_t ld, int64_t col0, int64_t j0,
@@ -219,6 +268,27 @@ static inline void pack_stream(int64_t k, const float* w, int64_t ld, int64_t co
   }
 }
 
+// A thread's scratch in a forward pass over time (see region_scratch; null
+// when any thread's allocation failed): for its unit blocks [jb0, jb1), the
+// `gate_count` column blocks of the recurrent kernel U (units x width)
+// packed as streams of units * kV floats, block by block, gate by gate; then
+// a tile (*tile).
+static inline float* forward_panels(ParallelFailure& failure, int gate_count, int64_t units,
+                                    const float* recurrent_kernel, int64_t width, int64_t jb0,
+                                    int64_t jb1, int slot, float** tile) {
+  const int64_t stream = units * kV;
+  float* panels = region_scratch(
+      failure, static_cast<size_t>((jb1 - jb0) * gate_count * stream + gate_count * kR * kV),
+      slot);
+  if (!panels) return nullptr;
+  *tile = panels + (jb1 - jb0) * gate_count * stream;
+  for (int64_t jb = jb0; jb < jb1; ++jb)
+    for (int g = 0; g < gate_count; ++g)
+      pack_stream(units, recurrent_kernel, width, g * units, jb * kV, units,
+                  panels + ((jb - jb0) * gate_count + g) * stream);
+  return panels;
+}
+
 // Transposed stream: dst[k][v] = w[(j0 + v) * ld + k] for k < kdim (rows
 // of w are units), zero past `units`. For gradients d state = dz W^T.
 static inline void pack_stream_t(int64_t kdim, const float* w, int64_t ld, int64_t j0,
@@ -226,6 +296,31 @@ static inline void pack_stream_t(int64_t kdim, const float* w, int64_t ld, int64
   const int64_t nv = std::min<int64_t>(kV, units - j0);
   for (int64_t p = 0; p < kdim; ++p)
     for (int64_t v = 0; v < kV; ++v) dst[p * kV + v] = v < nv ? w[(j0 + v) * ld + p] : 0.0f;
+}
+
+// A thread's scratch in a backward pass over time (see region_scratch; null
+// members when any thread's allocation failed): U^T's streams of the
+// thread's unit blocks [jb0, jb1) (width * kV floats each), a tile, then
+// `scratch_rows` rows of `un` floats for the cell math and one for dh.
+struct BackwardScratch {
+  float *panels, *tile, *scratch, *dh;
+};
+static inline BackwardScratch backward_scratch(ParallelFailure& failure, int64_t jb0, int64_t jb1,
+                                               int64_t un, int64_t units, int64_t width,
+                                               int scratch_rows, const float* recurrent_kernel,
+                                               int slot) {
+  const int64_t stream = width * kV;
+  BackwardScratch w{};
+  w.panels = region_scratch(
+      failure,
+      static_cast<size_t>((jb1 - jb0) * stream + kR * 4 * kV + (scratch_rows + 1) * un), slot);
+  if (!w.panels) return w;
+  w.tile = w.panels + (jb1 - jb0) * stream;
+  w.scratch = w.tile + kR * 4 * kV;
+  w.dh = w.scratch + scratch_rows * un;
+  for (int64_t jb = jb0; jb < jb1; ++jb)
+    pack_stream_t(width, recurrent_kernel, width, jb * kV, units, w.panels + (jb - jb0) * stream);
+  return w;
 }
 
 // Unit blocks [first, last) of thread `tid` out of `nt`.
