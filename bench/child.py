@@ -49,7 +49,15 @@ def measure(engines, threads, workloads, repeats, min_seconds, heavy_repeats, ma
                           file=sys.stderr)
             if not calls:
                 continue
-            samples = timing.alternate(calls, repeats, min_seconds, heavy_repeats)
+            try:
+                samples = timing.alternate(calls, repeats, min_seconds, heavy_repeats)
+            except Exception:  # a peer's worker process died: time the others again
+                print(f"  {wname}: a remote engine failed, dropped:\n{traceback.format_exc()}",
+                      file=sys.stderr)
+                calls = {k: fn for k, fn in calls.items() if not hasattr(fn, "timed")}
+                if not calls:
+                    continue
+                samples = timing.alternate(calls, repeats, min_seconds, heavy_repeats)
             for (ename, variant), s in samples.items():
                 row = {"workload": wname, "engine": ename, "variant": variant, "threads": t,
                        "malloc": malloc, "batch": w.batch, **timing.summarize(s)}
