@@ -33,7 +33,7 @@ from bench.workloads import WORKLOADS
 TUNED_MALLOC = memory.TUNED_MALLOC
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IN_PROCESS = ("pycnn", "torch", "onnxruntime", "tf")  # tf: by proxy, see engine_tf_remote
-ALL_ENGINES = IN_PROCESS + ("numpy", "tf")
+ALL_ENGINES = IN_PROCESS + ("numpy",)
 QUICK_SKIP = ("resnet50_infer_b32",)  # ~6 s a call at 1 thread, per engine
 
 
