@@ -178,14 +178,11 @@ void forward_reset_after(int64_t batch, int64_t steps, int64_t u, const float* r
   ParallelFailure failure;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    int64_t jb0, jb1;
-    thread_blocks(blocks, omp_get_thread_num(), omp_get_num_threads(), &jb0, &jb1);
-    const int64_t stream = u * kV;
-    float* tile = nullptr;
-    float* panels =
-        forward_panels(failure, 3, u, recurrent_kernel, width, jb0, jb1, kSlotPanels, &tile);
-    if (panels) {
-      const int64_t u0 = jb0 * kV, un = std::min(u, jb1 * kV) - u0;  // this thread's units
+    const ForwardScratch w =
+        forward_scratch(failure, 3, u, blocks, recurrent_kernel, width, kSlotPanels);
+    if (w.panels) {
+      const int64_t jb0 = w.jb0, jb1 = w.jb1, u0 = w.u0, un = w.un;  // this thread's units
+      float* tile = w.tile;
       for (int64_t t = 0; t < steps; ++t) {
         const bool has_prev = t > 0 || h0;
         // rec = h_{t-1} U + b_rec for this thread's units, kR samples x kV
@@ -193,7 +190,7 @@ void forward_reset_after(int64_t batch, int64_t steps, int64_t u, const float* r
         for (int64_t jb = jb0; jb < jb1; ++jb) {
           const int64_t j0 = jb * kV, n = std::min<int64_t>(kV, u - j0);
           const float* streams[3];
-          for (int s = 0; s < 3; ++s) streams[s] = panels + ((jb - jb0) * 3 + s) * stream;
+          for (int s = 0; s < 3; ++s) streams[s] = w.stream(jb, s);
           for (int64_t b0 = 0; b0 < batch; b0 += kR) {
             if (has_prev) {
               const float* hrows[kR];

@@ -116,21 +116,18 @@ void lstm_forward(int64_t batch, int64_t steps, int64_t in_dim, int64_t units, c
   ParallelFailure failure;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    int64_t jb0, jb1;
-    thread_blocks(blocks, omp_get_thread_num(), omp_get_num_threads(), &jb0, &jb1);
     // This thread's 4 gate columns of U for each of its unit blocks.
-    const int64_t stream = u * kV;
-    float* tile = nullptr;
-    float* panels =
-        forward_panels(failure, 4, u, recurrent_kernel, width, jb0, jb1, kSlotPanels, &tile);
-    if (panels) {
-      const int64_t u0 = jb0 * kV, un = std::min(u, jb1 * kV) - u0;  // this thread's units
+    const ForwardScratch w =
+        forward_scratch(failure, 4, u, blocks, recurrent_kernel, width, kSlotPanels);
+    if (w.panels) {
+      const int64_t jb0 = w.jb0, jb1 = w.jb1, u0 = w.u0, un = w.un;  // this thread's units
+      float* tile = w.tile;
       for (int64_t t = 0; t < steps; ++t) {
         // pre += h_{t-1} U for this thread's units, kR samples x kV units a tile.
         for (int64_t jb = jb0; jb < jb1 && (t > 0 || h0); ++jb) {
           const int64_t j0 = jb * kV, n = std::min<int64_t>(kV, u - j0);
           const float* streams[4];
-          for (int g = 0; g < 4; ++g) streams[g] = panels + ((jb - jb0) * 4 + g) * stream;
+          for (int g = 0; g < 4; ++g) streams[g] = w.stream(jb, g);
           for (int64_t b0 = 0; b0 < batch; b0 += kR) {
             const float* hrows[kR];
             for (int r = 0; r < kR; ++r)

@@ -1,6 +1,8 @@
 // Helpers shared by the LSTM and GRU kernels. `static inline`: this header is
 // compiled once per ISA (see core/kernel_decl.hpp).
 #pragma once
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -268,26 +270,6 @@ static inline void pack_stream(int64_t k, const float* w, int64_t ld, int64_t co
   }
 }
 
-// A thread's scratch in a forward pass over time (see region_scratch; null
-// when any thread's allocation failed): for its unit blocks [jb0, jb1), the
-// `gate_count` column blocks of the recurrent kernel U (units x width)
-// packed as streams of units * kV floats, block by block, gate by gate; then
-// a tile (*tile).
-static inline float* forward_panels(ParallelFailure& failure, int gate_count, int64_t units,
-                                    const float* recurrent_kernel, int64_t width, int64_t jb0,
-                                    int64_t jb1, int slot, float** tile) {
-  const int64_t stream = units * kV;
-  float* panels = region_scratch(
-      failure, static_cast<size_t>((jb1 - jb0) * gate_count * stream + gate_count * kR * kV),
-      slot);
-  if (!panels) return nullptr;
-  *tile = panels + (jb1 - jb0) * gate_count * stream;
-  for (int64_t jb = jb0; jb < jb1; ++jb)
-    for (int g = 0; g < gate_count; ++g)
-      pack_stream(units, recurrent_kernel, width, g * units, jb * kV, units,
-                  panels + ((jb - jb0) * gate_count + g) * stream);
-  return panels;
-}
 
 // Transposed stream: dst[k][v] = w[(j0 + v) * ld + k] for k < kdim (rows
 // of w are units), zero past `units`. For gradients d state = dz W^T.
@@ -328,6 +310,40 @@ static inline void thread_blocks(int64_t blocks, int tid, int nt, int64_t* first
                                  int64_t* last) {
   *first = blocks * tid / nt;
   *last = blocks * (tid + 1) / nt;
+}
+
+// A thread's share of a forward pass over time (see region_scratch; null
+// panels when any thread's allocation failed): its unit blocks [jb0, jb1)
+// (units [u0, u0 + un)), for each the `gate_count` column blocks of the
+// recurrent kernel U (units x width) packed as streams of units * kV floats,
+// block by block, gate by gate; then a tile.
+struct ForwardScratch {
+  int64_t jb0, jb1, u0, un, stream_floats;
+  int gate_count;
+  float *panels, *tile;
+  const float* stream(int64_t jb, int g) const {
+    return panels + ((jb - jb0) * gate_count + g) * stream_floats;
+  }
+};
+static inline ForwardScratch forward_scratch(ParallelFailure& failure, int gate_count,
+                                             int64_t units, int64_t blocks,
+                                             const float* recurrent_kernel, int64_t width,
+                                             int slot) {
+  ForwardScratch w{};
+  thread_blocks(blocks, omp_get_thread_num(), omp_get_num_threads(), &w.jb0, &w.jb1);
+  w.u0 = w.jb0 * kV;
+  w.un = std::min(units, w.jb1 * kV) - w.u0;
+  w.gate_count = gate_count;
+  w.stream_floats = units * kV;
+  const int64_t floats = (w.jb1 - w.jb0) * gate_count * w.stream_floats;
+  w.panels = region_scratch(failure, static_cast<size_t>(floats + gate_count * kR * kV), slot);
+  if (!w.panels) return w;
+  w.tile = w.panels + floats;
+  for (int64_t jb = w.jb0; jb < w.jb1; ++jb)
+    for (int g = 0; g < gate_count; ++g)
+      pack_stream(units, recurrent_kernel, width, g * units, jb * kV, units,
+                  w.panels + ((jb - w.jb0) * gate_count + g) * w.stream_floats);
+  return w;
 }
 
 // Threads for a recurrence over `steps` steps doing `step_flops` each: a
