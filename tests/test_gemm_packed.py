@@ -18,6 +18,7 @@ AVAILABLE_ISAS = _ORDER[: _ORDER.index(_C.best_isa()) + 1]
 SHAPES = [
     (1, 1, 1), (1, 300, 17), (1, 10, 1568), (2, 33, 5), (13, 31, 255), (14, 32, 256),
     (15, 65, 1025), (49, 130, 513), (37, 29, 53), (64, 7, 3000), (200, 97, 130),
+    (45, 64, 512), (60, 64, 37),
 ]
 
 
@@ -43,7 +44,7 @@ def test_packed_gemm_matches_unpacked_and_numpy(isa, rng, m, n, k, trans_a, tran
 
 
 @pytest.mark.parametrize("act", range(11))
-@pytest.mark.parametrize("m,n,k", [(1, 45, 70), (17, 40, 300), (30, 33, 9)])
+@pytest.mark.parametrize("m,n,k", [(1, 45, 70), (17, 40, 300), (30, 33, 9), (31, 64, 70)])
 def test_packed_gemm_bias_and_activation(isa, rng, act, m, n, k):
     a, b = _operands(rng, m, n, k, False, False)
     bias = rng.standard_normal(n).astype(np.float32)
@@ -63,7 +64,8 @@ def test_packed_gemm_empty_k(isa):
 # (15, 32, 3000): at 2 threads the second region is one row, which must keep
 # the tile arithmetic a 1-thread run gives that row.
 @pytest.mark.parametrize("m,n,k", [(1, 700, 300), (16, 128, 3000), (49, 300, 600),
-                                   (200, 70, 90), (1, 128, 5000), (15, 32, 3000)])
+                                   (200, 70, 90), (1, 128, 5000), (15, 32, 3000),
+                                   (45, 64, 512)])
 @pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, True)])
 def test_packed_gemm_bit_identical_for_one_and_two_threads(isa, rng, m, n, k, trans_a,
                                                             trans_b):

@@ -135,6 +135,57 @@ static inline void micro_kernel(int64_t kc, const float* __restrict ap, int64_t 
   }
 }
 
+// R rows of A in place x two whole kNR-column panels of packed B (bp and bp
+// + panel_floats): a 7 x 64 tile in 28 accumulators, for C exactly 64 wide
+// (a pointwise conv to 64 channels). Each A row is then read once, not once
+// per panel, and per k step 7 broadcasts + 4 B loads feed 28 FMAs. Every C
+// element sums its k steps in the same order as micro_kernel: same bits.
+template <int R>
+static inline void micro_kernel_wide(int64_t kc, const float* __restrict a, int64_t lda,
+                                     const float* __restrict bp, int64_t panel_floats, float* c,
+                                     int64_t ldc, const TileStore& out) {
+  __m512 acc[R][4];
+#pragma GCC unroll 7
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; ++q) acc[r][q] = _mm512_setzero_ps();
+  const float* bq = bp + panel_floats;
+  int pc_row = 0;
+  for (int64_t p = 0; p < kc; ++p) {
+    if (pc_row < R) {
+      _mm_prefetch(reinterpret_cast<const char*>(c + pc_row * ldc), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + pc_row * ldc + 16), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + pc_row * ldc + 32), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + pc_row * ldc + 48), _MM_HINT_T0);
+      ++pc_row;
+    }
+    _mm_prefetch(reinterpret_cast<const char*>(bp + 16 * kNR), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(bp + 16 * kNR + 16), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(bq + 16 * kNR), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(bq + 16 * kNR + 16), _MM_HINT_T0);
+    const __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+    const __m512 b2 = _mm512_loadu_ps(bq), b3 = _mm512_loadu_ps(bq + 16);
+#pragma GCC unroll 7
+    for (int r = 0; r < R; ++r) {
+      const __m512 av = _mm512_set1_ps(a[r * lda + p]);
+      acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(av, b2, acc[r][2]);
+      acc[r][3] = _mm512_fmadd_ps(av, b3, acc[r][3]);
+    }
+    bp += kNR;
+    bq += kNR;
+  }
+#pragma GCC unroll 7
+  for (int r = 0; r < R; ++r) {
+    float* cr = c + r * ldc;
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; ++q)
+      _mm512_storeu_ps(cr + 16 * q, store_transform(acc[r][q], cr + 16 * q, out,
+                                                    out.bias ? out.bias + 16 * q : nullptr));
+  }
+}
+
 // One row of A (in place, one float per k step) times P whole kNR-column
 // panels of packed B, panel_floats apart: a batch-1 Dense whose weights
 // stream from DRAM. Reading P panels side by side keeps P streams in flight

@@ -230,6 +230,48 @@ void row_times_panels(const Problem& pr, const Region& rg, int64_t jc, int64_t n
 }
 #endif
 
+#if defined(__AVX512F__)
+constexpr bool kWideTiles = true;
+constexpr int kWideRows = 7;
+template <int R = kWideRows>
+inline void wide_tile(int64_t rows, int64_t kc, const float* a, int64_t lda, const float* bp,
+                      int64_t panel_floats, float* c, int64_t ldc, const TileStore& out) {
+  if constexpr (R > 1) {
+    if (rows < R) return wide_tile<R - 1>(rows, kc, a, lda, bp, panel_floats, c, ldc, out);
+  }
+  micro_kernel_wide<R>(kc, a, lda, bp, panel_floats, c, ldc, out);
+}
+
+// Rows [ic, ic + mc) of a region exactly two panels wide (columns jc..jc+64),
+// A in place: 7 x 64 tiles (micro_kernel_wide). A last group of at most 3
+// rows past a multiple of kMR goes through compute_tile instead, panel by
+// panel, so every element gets the arithmetic it gets in kMR x kNR tiles
+// (micro_kernel splits K for R <= 3): the same bits whatever the tiling, and
+// so whatever the thread count.
+void wide_tiles(const Problem& pr, int64_t ic, int64_t mc, int64_t jc, int64_t pc, int64_t kc,
+                const float* b_block, TileStore out, const Epilogue* scalar_act) {
+  const float* bias = out.bias;
+  out.bias = bias ? bias + jc : nullptr;
+  const int64_t end = ic + mc, tail = (end - ic) % kMR;
+  const int64_t wide_end = tail <= 3 ? end - tail : end;
+  for (int64_t i = ic; i < wide_end; i += kWideRows) {
+    const int64_t rows = std::min<int64_t>(kWideRows, wide_end - i);
+    float* c = pr.c + i * pr.ldc + jc;
+    wide_tile(rows, kc, pr.a + i * pr.lda + pc, pr.lda, b_block, kc * kNR, c, pr.ldc, out);
+    if (scalar_act) activate_tile(c, pr.ldc, rows, 2 * kNR, scalar_act);
+  }
+  if (wide_end == end) return;
+  for (int64_t jp = 0; jp < 2; ++jp) {
+    const int64_t j = jc + jp * kNR;
+    out.bias = bias ? bias + j : nullptr;
+    compute_tile(kc, pr.a + wide_end * pr.lda + pc, pr.lda, b_block + jp * kc * kNR, kNR,
+                 pr.c + wide_end * pr.ldc + j, pr.ldc, end - wide_end, kNR, out, scalar_act);
+  }
+}
+#else
+constexpr bool kWideTiles = false;
+#endif
+
 // All of one thread's rectangle of C. packed_b holds kc x nc floats,
 // packed_a mc x kc (rounded up to whole panels). With prepacked_b (the layout
 // of sgemm_pack_b, slices of slice_depth(k)) B is read from there instead.
@@ -251,9 +293,12 @@ void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float
   // repay the packing: 1.0-1.3x at 1 thread (3136x256x64: 1.21x), same bits.
   // Not when A's rows are a multiple of 2 KiB apart: the kMR rows read side
   // by side would then fall into at most two L1 sets.
+  // C exactly two panels wide (a pointwise conv to 64 channels): 7 x 64
+  // tiles, A in place (wide_tiles); 7 rows 2 KiB apart still fit L1's ways.
+  const bool wide = kWideTiles && !pr.trans_a && !pack_per_panel && rg.j1 - rg.j0 == 2 * kNR;
   const bool a_in_place =
       !pr.trans_a && (rg.i1 - rg.i0 < std::min<int64_t>(kMR, kInPlaceRows) ||
-                      (rg.j1 - rg.j0 <= kInPlaceMaxCols && pr.lda % 512 != 0));
+                      (rg.j1 - rg.j0 <= kInPlaceMaxCols && (pr.lda % 512 != 0 || wide)));
   for (int64_t jc = rg.j0; jc < rg.j1; jc += bl.nc) {
     const int64_t nc = std::min(bl.nc, rg.j1 - jc);
     const int64_t n_panels = ceil_div(nc, kNR);
@@ -287,6 +332,10 @@ void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float
         // (another thread count) must keep the tile arithmetic of the others.
         if (a_in_place && pr.m == 1 && !pack_per_panel) {
           row_times_panels(pr, rg, jc, n_panels, pc, kc, b_block, out, scalar_act);
+          continue;
+        }
+        if (wide) {
+          wide_tiles(pr, ic, mc, jc, pc, kc, b_block, out, scalar_act);
           continue;
         }
 #endif
