@@ -13,14 +13,14 @@ from pycnn.testing import assert_close
 # (m, n, k): unit, odd, tiles of every ISA (14x32, 6x16, 6x8) and one off,
 # tall / wide / skinny, k = 1, several K slices, more than one NC block;
 # C at most 64 wide reads A in place unless A's rows are 512 floats apart;
-# exactly 64 wide runs 7 x 64 tiles on AVX-512 (A in place at any row
-# distance), a last group of <= 3 rows past a multiple of 14 the 14 x 32 tile.
+# 64 or 128 wide (or k <= 64) runs 7 x 64 tiles on AVX-512 (A in place at any
+# row distance), a last group of <= 3 rows past a multiple of 14 the 14 x 32 tile.
 SHAPES = [
     (1, 1, 1), (37, 29, 53), (14, 32, 256), (13, 31, 255), (15, 33, 257),
     (6, 16, 7), (7, 17, 5), (5, 9, 3), (1, 300, 17), (300, 1, 17),
     (1000, 3, 20), (2, 1000, 3), (50, 70, 1), (20, 30, 1500), (130, 97, 700),
     (3, 4200, 5), (270, 70, 300), (100, 64, 300), (45, 64, 512), (29, 48, 2048),
-    (60, 64, 37), (31, 64, 512), (6, 64, 9),
+    (60, 64, 37), (31, 64, 512), (6, 64, 9), (47, 128, 300), (33, 256, 64), (20, 192, 100),
 ]
 TRANSPOSES = [(False, False), (True, False), (False, True), (True, True)]
 ACT_CODES = range(11)  # 10: softmax over rows, after the GEMM in the same call
@@ -97,7 +97,8 @@ def test_gemm_relu_of_nan_and_signed_zero_match_scalar_rule(isa):
 
 @pytest.mark.parametrize("m,n,k", [(300, 200, 700), (33, 500, 300), (1000, 40, 100),
                                    (14, 4200, 40), (2, 2, 200000), (1, 5000, 300),
-                                   (700, 64, 96), (45, 64, 512), (59, 64, 130)])
+                                   (700, 64, 96), (45, 64, 512), (59, 64, 130),
+                                   (45, 128, 512), (59, 256, 40), (30, 256, 300)])
 @pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, True)])
 def test_gemm_bit_identical_for_one_and_two_threads(isa, rng, m, n, k, trans_a, trans_b):
     a, b = _operands(rng, m, n, k, trans_a, trans_b)

@@ -18,7 +18,7 @@ AVAILABLE_ISAS = _ORDER[: _ORDER.index(_C.best_isa()) + 1]
 SHAPES = [
     (1, 1, 1), (1, 300, 17), (1, 10, 1568), (2, 33, 5), (13, 31, 255), (14, 32, 256),
     (15, 65, 1025), (49, 130, 513), (37, 29, 53), (64, 7, 3000), (200, 97, 130),
-    (45, 64, 512), (60, 64, 37),
+    (45, 64, 512), (60, 64, 37), (47, 128, 300), (33, 256, 64),
 ]
 
 
@@ -65,7 +65,7 @@ def test_packed_gemm_empty_k(isa):
 # the tile arithmetic a 1-thread run gives that row.
 @pytest.mark.parametrize("m,n,k", [(1, 700, 300), (16, 128, 3000), (49, 300, 600),
                                    (200, 70, 90), (1, 128, 5000), (15, 32, 3000),
-                                   (45, 64, 512)])
+                                   (45, 64, 512), (30, 256, 300)])
 @pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, True)])
 def test_packed_gemm_bit_identical_for_one_and_two_threads(isa, rng, m, n, k, trans_a,
                                                             trans_b):

@@ -231,8 +231,14 @@ void row_times_panels(const Problem& pr, const Region& rg, int64_t jc, int64_t n
 #endif
 
 #if defined(__AVX512F__)
+// 7 x 64 tiles (micro_kernel_wide) against 14 x 32 ones, A in place, one
+// process, alternating: C 64 wide 1.06-1.17x; 128 wide 1.02-1.11x at 1
+// thread, 1.02-1.19x at 2 (784x1024x128 1.11x / 1.15x); wider with k <= 64
+// 1.02-1.07x; wider with k >= 128 0.95-1.06x at 1 thread, so not there.
 constexpr bool kWideTiles = true;
 constexpr int kWideRows = 7;
+constexpr int64_t kWideCols = 2 * kNR;
+constexpr int64_t kWideMaxK = 64;
 template <int R = kWideRows>
 inline void wide_tile(int64_t rows, int64_t kc, const float* a, int64_t lda, const float* bp,
                       int64_t panel_floats, float* c, int64_t ldc, const TileStore& out) {
@@ -242,7 +248,7 @@ inline void wide_tile(int64_t rows, int64_t kc, const float* a, int64_t lda, con
   micro_kernel_wide<R>(kc, a, lda, bp, panel_floats, c, ldc, out);
 }
 
-// Rows [ic, ic + mc) of a region exactly two panels wide (columns jc..jc+64),
+// Rows [ic, ic + mc) x columns [jc, jc + 64) of a region,
 // A in place: 7 x 64 tiles (micro_kernel_wide). A last group of at most 3
 // rows past a multiple of kMR goes through compute_tile instead, panel by
 // panel, so every element gets the arithmetic it gets in kMR x kNR tiles
@@ -270,6 +276,7 @@ void wide_tiles(const Problem& pr, int64_t ic, int64_t mc, int64_t jc, int64_t p
 }
 #else
 constexpr bool kWideTiles = false;
+constexpr int64_t kWideCols = 2 * kNR, kWideMaxK = 0;
 #endif
 
 // All of one thread's rectangle of C. packed_b holds kc x nc floats,
@@ -293,12 +300,15 @@ void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float
   // repay the packing: 1.0-1.3x at 1 thread (3136x256x64: 1.21x), same bits.
   // Not when A's rows are a multiple of 2 KiB apart: the kMR rows read side
   // by side would then fall into at most two L1 sets.
-  // C exactly two panels wide (a pointwise conv to 64 channels): 7 x 64
-  // tiles, A in place (wide_tiles); 7 rows 2 KiB apart still fit L1's ways.
-  const bool wide = kWideTiles && !pr.trans_a && !pack_per_panel && rg.j1 - rg.j0 == 2 * kNR;
+  // C 64 or 128 wide (pointwise convs to 64 / 128 channels), or any multiple
+  // of 64 with k <= 64: 7 x 64 tiles, A in place (wide_tiles); 7 rows 2 KiB
+  // apart still fit L1's ways.
+  const int64_t width = rg.j1 - rg.j0;
+  const bool wide = kWideTiles && !pr.trans_a && !pack_per_panel && width % kWideCols == 0 &&
+                    bl.nc % kWideCols == 0 && (width <= 2 * kWideCols || k <= kWideMaxK);
   const bool a_in_place =
       !pr.trans_a && (rg.i1 - rg.i0 < std::min<int64_t>(kMR, kInPlaceRows) ||
-                      (rg.j1 - rg.j0 <= kInPlaceMaxCols && (pr.lda % 512 != 0 || wide)));
+                      (rg.j1 - rg.j0 <= kInPlaceMaxCols && pr.lda % 512 != 0) || wide);
   for (int64_t jc = rg.j0; jc < rg.j1; jc += bl.nc) {
     const int64_t nc = std::min(bl.nc, rg.j1 - jc);
     const int64_t n_panels = ceil_div(nc, kNR);
@@ -334,8 +344,10 @@ void multiply_region(const Problem& pr, const Region& rg, float* packed_a, float
           row_times_panels(pr, rg, jc, n_panels, pc, kc, b_block, out, scalar_act);
           continue;
         }
-        if (wide) {
-          wide_tiles(pr, ic, mc, jc, pc, kc, b_block, out, scalar_act);
+        if (wide) {  // column groups outer: a group's B (kc x 64) stays in L1
+          for (int64_t g = 0; g * kWideCols < nc; ++g)
+            wide_tiles(pr, ic, mc, jc + g * kWideCols, pc, kc, b_block + g * kc * kWideCols,
+                       out, scalar_act);
           continue;
         }
 #endif
