@@ -34,6 +34,12 @@ CASES = [
     ((1, 3, 16, 20), (3, 3, 24), (1, 1), (1, 1), "valid"),
     ((2, 7, 7, 20), (3, 3, 33), (1, 1), (1, 1), "same"),     # row pairs, runtime pixel step
     ((1, 9, 29, 24), (3, 3, 40), (2, 2), (1, 1), "same"),    # 2 floats x 24 per pixel step
+    # at most 4 inputs, outputs a multiple of 64: 64-channel blocks, tiles of <= 6 pixels
+    # (ragged rows, stride, dilation; the second one's input gradient runs them too)
+    ((2, 5, 13, 3), (3, 3, 64), (1, 1), (1, 1), "same"),
+    ((1, 9, 11, 64), (3, 3, 4), (1, 1), (1, 1), "same"),
+    ((2, 8, 17, 1), (5, 5, 128), (2, 2), (1, 1), "same"),
+    ((1, 10, 9, 4), (3, 3, 64), (1, 1), (2, 2), "valid"),
     # weight gradient in bands of rows: several bands a sample, padding and dilated rows
     ((2, 40, 6, 3), (3, 3, 20), (1, 1), (1, 1), "same"),
     ((1, 23, 9, 4), (3, 3, 18), (1, 1), (2, 1), "same"),
@@ -85,8 +91,9 @@ def test_backward_skips_what_is_not_needed(rng):
 
 
 @pytest.mark.parametrize("act", [1, 2, 3, 4, 5, 6, 7, 8, 9])
-def test_fused_activation(isa, rng, act):
-    x, kernel, bias = _case(rng, (2, 7, 6, 3), (3, 3, 4))
+@pytest.mark.parametrize("cout", [4, 64])
+def test_fused_activation(isa, rng, act, cout):
+    x, kernel, bias = _case(rng, (2, 7, 6, 3), (3, 3, cout))
     pads = (1, 1, 1, 1)
     y = ops.conv2d_forward(x, kernel, bias, (1, 1), (1, 1), pads, act, 0.3)
     assert_close(y, ref.conv2d_forward(x, kernel, bias, (1, 1), (1, 1), pads, act, 0.3),
@@ -109,6 +116,7 @@ def test_big_image_uses_many_tiles(rng):
                                        ((6, 16, 16, 8), (1, 1, 8)),
                                        ((4, 60, 60, 3), (3, 3, 32)),   # RGB stem: finer dw blocks
                                        ((16, 28, 28, 1), (5, 5, 8)),   # MNIST pixel pairs
+                                       ((3, 20, 20, 3), (3, 3, 64)),   # 64-channel blocks
                                        ((2, 12, 12, 96), (3, 3, 96))])  # dw split in tasks
 def test_same_results_with_one_and_two_threads(rng, x_shape, k):
     x, kernel, bias = _case(rng, x_shape, k)
