@@ -377,6 +377,14 @@ CONV_POOL_CASES = [
     ((3, 20, 9, 4), (3, 3, 17), (1, 1), (2, 2), (2, 2, 2, 2), (3, 2), (1, 2), (0, 2, 0, 1)),
     ((1, 9, 9, 2), (9, 9, 3), (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), (1, 1), (0, 0, 0, 0)),
     ((0, 8, 8, 2), (3, 3, 4), (1, 1), (1, 1), (1, 1, 1, 1), (2, 2), (2, 2), (0, 0, 0, 0)),
+    # <= 4 inputs, 2x2/2 pool: pooled in the conv tiles without argmax (AVX-512):
+    # odd conv sizes (a row and a column no window reads), a masked channel tail,
+    # 2- and 4-pixel tiles, conv stride and dilation
+    ((2, 15, 13, 3), (3, 3, 32), (1, 1), (1, 1), (1, 1, 1, 1), (2, 2), (2, 2), (0, 0, 0, 0)),
+    ((1, 14, 22, 1), (3, 3, 48), (1, 1), (1, 1), (1, 1, 1, 1), (2, 2), (2, 2), (0, 0, 0, 0)),
+    ((3, 9, 10, 4), (5, 5, 32), (1, 1), (1, 1), (2, 2, 2, 2), (2, 2), (2, 2), (0, 0, 0, 0)),
+    ((2, 20, 20, 3), (3, 3, 32), (2, 2), (1, 1), (1, 1, 1, 1), (2, 2), (2, 2), (0, 0, 0, 0)),
+    ((1, 16, 16, 2), (3, 3, 40), (1, 1), (2, 2), (2, 2, 2, 2), (2, 2), (2, 2), (0, 0, 0, 0)),
 ]
 
 
@@ -403,6 +411,26 @@ def test_conv_maxpool_equals_conv_then_pool(isa, rng, case, act):
         yr, _ = conv_ref.conv2d_maxpool_forward(x, k, b, strides, dil, pads, act, 0.0, pool,
                                                 pstrides, ppads)
         assert_close(y, yr, rtol=1e-4, atol=1e-4)
+
+
+def test_pooled_tiles_same_bits_any_thread_count_and_nan(rng):
+    from pycnn.ops import conv as conv_ops
+    x = rng.standard_normal((3, 41, 40, 3)).astype(np.float32)
+    x[1, 7, 9, 2] = np.nan
+    k = rng.standard_normal((3, 3, 3, 32)).astype(np.float32)
+    b = rng.standard_normal(32).astype(np.float32)
+    z = conv_ops.conv2d_forward(x, k, b, pads=(1, 1, 1, 1), act=1)
+    want, _ = pool_ops.max_pool2d_forward(z, (2, 2), (2, 2), (0, 0, 0, 0))
+    assert np.isnan(want).any()
+    before = pycnn.get_num_threads()
+    try:
+        for n in (1, 2):
+            pycnn.set_num_threads(n)
+            got, _ = conv_ops.conv2d_maxpool_forward(x, k, b, pads=(1, 1, 1, 1), act=1,
+                                                     with_argmax=False)
+            np.testing.assert_array_equal(got, want)
+    finally:
+        pycnn.set_num_threads(before)
 
 
 def test_conv_maxpool_same_bits_any_thread_count(rng):

@@ -9,6 +9,9 @@
 #include "core/threading.hpp"
 #include "core/workspace.hpp"
 #include "pool/pool.hpp"
+#if defined(PYCNN_ISA_avx512)
+#include "conv/conv_direct_avx512.hpp"
+#endif
 
 namespace pycnn {
 namespace PYCNN_ISA_NS {
@@ -44,6 +47,14 @@ void conv2d_maxpool_forward(const ConvGeometry& g, const PoolGeometry& pg, const
       packed = buf;
     }
   }
+#if defined(PYCNN_ISA_avx512)
+  // 2x2 windows at stride 2 are pooled in the conv tiles' registers: no band
+  // of conv output is stored and read back (seed 000's convs).
+  if (!argmax && convdirect::forward_pools_2x2(g, pg, epilogue)) {
+    convdirect::forward(g, x, kernel, false, packed, epilogue, y, false, &pg);
+    return;
+  }
+#endif
   // Pool rows per band: about kBandFloats of conv output, at least one.
   const int64_t conv_row_floats = g.out_w * g.out_c;
   const int64_t rows_fit = std::max<int64_t>(1, kBandFloats / std::max<int64_t>(1, conv_row_floats));

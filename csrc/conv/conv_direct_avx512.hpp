@@ -32,6 +32,7 @@
 #include "core/workspace.hpp"
 #include "gemm/epilogue_scalar.hpp"
 #include "pool/max_pool_backward_row.hpp"
+#include "pool/pool.hpp"
 
 // GCC 12 flags the _mm512_undefined_ps() inside its own intrinsics headers as
 // "(maybe) uninitialized" once they are inlined: a known false positive.
@@ -415,7 +416,11 @@ static inline void forward_tile(const ForwardArgs& a, int64_t ox0) {
 // 4R FMAs, where a single-row tile of 7 pixels has 9 loads per 14 FMAs and
 // half the accumulators. Row B's pointers are rows_b; a row in the padding
 // reads zero_row when the other row of the pair is inside the image.
-template <int R>
+// kPool: the two rows are conv rows 2py and 2py + 1 and R is even; instead of
+// storing them, the tile stores their 2x2 max pooling (after bias and ReLU,
+// NaN winning as in max_pool2d_forward): R / 2 pixels of pool row py at a.y,
+// pool column ox0 / 2.
+template <int R, bool kPool = false>
 static inline void forward_tile_pair(const ForwardArgs& a, const float* const* rows_b,
                                      float* y_b, const float* zero_row, int64_t ox0) {
   constexpr int NV = 2;
@@ -473,6 +478,29 @@ static inline void forward_tile_pair(const ForwardArgs& a, const float* const* r
     bias[v] = a.last && a.bias ? _mm512_maskz_loadu_ps(mask[v], a.bias + v * kLanes)
                                : _mm512_setzero_ps();
   const __m512 zero = _mm512_setzero_ps();
+  if constexpr (kPool) {
+    static_assert(R % 2 == 0, "pooled tiles cover whole 2x2 windows");
+    auto act = [&](__m512 o, int v) {
+      o = _mm512_add_ps(o, bias[v]);
+      return a.relu ? _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(o, zero, _CMP_NLE_UQ), o) : o;
+    };
+    PYCNN_UNROLL
+    for (int p = 0; p < R / 2; ++p) {
+      float* out = a.y + (ox0 / 2 + p) * a.cout;
+      PYCNN_UNROLL
+      for (int v = 0; v < NV; ++v) {
+        if (mask[v] == 0) continue;
+        const __m512 o0 = act(acc[2 * p][v], v), o1 = act(acc[2 * p + 1][v], v);
+        const __m512 o2 = act(acc[R + 2 * p][v], v), o3 = act(acc[R + 2 * p + 1][v], v);
+        const __m512 best = _mm512_max_ps(_mm512_max_ps(o0, o1), _mm512_max_ps(o2, o3));
+        const __mmask16 nan = _mm512_cmp_ps_mask(o0, o1, _CMP_UNORD_Q) |
+                              _mm512_cmp_ps_mask(o2, o3, _CMP_UNORD_Q);
+        _mm512_mask_storeu_ps(out + v * kLanes, mask[v],
+                              _mm512_mask_mov_ps(best, nan, _mm512_set1_ps(__builtin_nanf(""))));
+      }
+    }
+    return;
+  }
   PYCNN_UNROLL
   for (int r = 0; r < 2 * R; ++r) {
     float* out = (r < R ? a.y : y_b) + (ox0 + r % R) * a.cout;
@@ -587,6 +615,14 @@ static inline void forward_tile_pair_any(const ForwardArgs& a, const float* cons
   }
 }
 
+// A pooled pair tile (forward_tile_pair<R, true>) of r = 2, 4 or 6 conv pixels.
+static inline void forward_tile_pool2_any(const ForwardArgs& a, const float* const* rows_b,
+                                          const float* zero_row, int64_t ox0, int r) {
+  if (r == 6) forward_tile_pair<6, true>(a, rows_b, nullptr, zero_row, ox0);
+  else if (r == 4) forward_tile_pair<4, true>(a, rows_b, nullptr, zero_row, ox0);
+  else if (r == 2) forward_tile_pair<2, true>(a, rows_b, nullptr, zero_row, ox0);
+}
+
 template <int NV, int kPix = 0>
 static inline void forward_tile_any(const ForwardArgs& a, int64_t ox0, int r) {
   switch (r) {
@@ -624,6 +660,7 @@ struct ChunkPlan {
   bool whole_samples;
   int64_t per_chunk;   // samples per chunk, or chunks per sample
   int64_t count;
+  int64_t unit = 1;    // row chunks start at multiples of unit rows
 };
 
 // Tasks are handed out dynamically, one at a time: a thread slowed or
@@ -633,7 +670,9 @@ constexpr int64_t kTasksPerThread = 2;
 
 // Chunks hold ~256 KB of padded input (a quarter of a 1 MB L2), so they stay
 // cached while every co block runs over them.
-static inline ChunkPlan plan_chunks(const ConvGeometry& g) {
+// unit: chunks start at multiples of `unit` output rows (2 when rows are
+// pooled in pairs; out_h is then a multiple of 2).
+static inline ChunkPlan plan_chunks(const ConvGeometry& g, int64_t unit = 1) {
   constexpr int64_t kChunkFloats = 64 * 1024;
   const int64_t row_floats = padded_width(g) * g.in_c;
   const int64_t sample_floats = g.in_h * row_floats;
@@ -649,8 +688,10 @@ static inline ChunkPlan plan_chunks(const ConvGeometry& g) {
     int64_t rows = (kChunkFloats / row_floats - span_h) / g.stride_h + 1;
     if (rows < 1) rows = 1;
     if (rows > g.out_h) rows = g.out_h;
+    const int64_t rows_u = rows / unit < 1 ? 1 : rows / unit;
     p.whole_samples = false;
-    p.per_chunk = (g.out_h + rows - 1) / rows;
+    p.per_chunk = (g.out_h / unit + rows_u - 1) / rows_u;
+    p.unit = unit;
     p.count = g.batch * p.per_chunk;
   }
   return p;
@@ -666,9 +707,9 @@ static inline Chunk chunk_at(const ConvGeometry& g, const ChunkPlan& p, int64_t 
   } else {
     c.n0 = index / p.per_chunk;
     c.n1 = c.n0 + 1;
-    const int64_t j = index % p.per_chunk;
-    c.oy0 = g.out_h * j / p.per_chunk;
-    c.oy1 = g.out_h * (j + 1) / p.per_chunk;
+    const int64_t j = index % p.per_chunk, units = g.out_h / p.unit;
+    c.oy0 = p.unit * (units * j / p.per_chunk);
+    c.oy1 = p.unit * (units * (j + 1) / p.per_chunk);
   }
   const int64_t span_h = (g.kernel_h - 1) * g.dilation_h + 1;
   int64_t lo = c.oy0 * g.stride_h - g.pad_top;
@@ -684,9 +725,36 @@ static inline Chunk chunk_at(const ConvGeometry& g, const ChunkPlan& p, int64_t 
 // holds a residual on entry that the first K slice starts from). packed: the whole
 // packed kernel (pack_forward_weights), or null to pack here. flip_swap: kernel
 // is the original conv's (see pack_forward_block).
-static inline void forward(const ConvGeometry& g, const float* x, const float* kernel,
+// Whether forward can pool conv g's output by pg in its tiles: 2x2 windows at
+// stride 2 from the corner (unpadded), a ReLU or linear epilogue, 32-channel
+// blocks, one K slice (the tiles then see whole sums), a kernel that is not 1x1,
+// and at most 4 input channels. With so short a K loop, storing the conv
+// output and pooling it back cost as much as the FMAs: against conv + pool
+// over bands, 1.15-1.48x (3 -> 32 at 150x150, 1 -> 32 at 28x28); with 32 or
+// 64 inputs the pooled tiles' 24 accumulators (2 rows x 6 pixels) lose what
+// the band round trip costs (0.93-1.10x), so those keep the bands.
+static inline bool forward_pools_2x2(const ConvGeometry& g, const PoolGeometry& pg,
+                                     const Epilogue* ep) {
+  const bool act_ok = !ep || ep->act == Act::linear || ep->act == Act::relu;
+  const int64_t cb = cin_block(g.kernel_h, g.kernel_w, g.in_c, g.out_c);
+  return act_ok && g.in_c <= 4 && pg.pool_h == 2 && pg.pool_w == 2 && pg.stride_h == 2 && pg.stride_w == 2 &&
+         pg.pad_top == 0 && pg.pad_left == 0 && pg.batch == g.batch &&
+         pg.channels == g.out_c && pg.out_h == g.out_h / 2 && pg.out_w == g.out_w / 2 &&
+         pg.out_h > 0 && pg.out_w > 0 && forward_vectors(g.in_c, g.out_c) == 2 &&
+         cb >= g.in_c && !(g.kernel_h == 1 && g.kernel_w == 1);
+}
+
+// pool (forward_pools_2x2): y is the 2x2/2 max pooling of the conv output,
+// computed in the tiles' registers (forward_tile_pair<R, true>); only the conv
+// rows and columns its windows read are computed.
+static inline void forward(const ConvGeometry& g_in, const float* x, const float* kernel,
                            bool flip_swap, const float* packed, const Epilogue* ep, float* y,
-                           bool accumulate = false) {
+                           bool accumulate = false, const PoolGeometry* pool = nullptr) {
+  ConvGeometry g = g_in;
+  if (pool) {
+    g.out_h = 2 * pool->out_h;
+    g.out_w = 2 * pool->out_w;
+  }
   const int64_t cout = g.out_c, out_w = g.out_w, cin = g.in_c;
   if (g.batch * g.out_h * out_w == 0 || cout == 0) return;
   const int nv = forward_vectors(cin, cout);
@@ -697,7 +765,7 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
   const int64_t slices = (cin + cb - 1) / cb;
   const int nt = threads_for_work(2.0 * g.batch * g.out_h * out_w * kh_n * kw_n * cin * cout);
 
-  const ChunkPlan plan = plan_chunks(g);
+  const ChunkPlan plan = plan_chunks(g, pool ? 2 : 1);
   // Co-block groups: enough tasks for the threads even at batch 1.
   int64_t groups = 1;
   while (plan.count * groups < kTasksPerThread * nt && groups < blocks) ++groups;
@@ -724,12 +792,15 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
   // pairs share a zmm (forward_tile_cin1_pairs), up to 28 pixels a tile.
   const bool cin1_pairs = cin == 1 && cout == 8 && g.stride_w == 1 &&
                           (g.dilation_w == 1 || kw_n == 1);
-  const int max_r = cin1_pairs ? 28 : max_fwd_pixels(nv);
-  const int64_t tiles = (out_w + max_r - 1) / max_r;
-  const int64_t tile_q = out_w / tiles, tile_r = out_w % tiles;
+  // Tiles split the row in units of unit_w pixels (pooled: whole windows,
+  // at most 3 a tile: 2 rows x 6 pixels x 32 channels = 24 accumulators).
+  const int64_t unit_w = pool ? 2 : 1, units = out_w / unit_w;
+  const int max_r = pool ? 3 : cin1_pairs ? 28 : max_fwd_pixels(nv);
+  const int64_t tiles = (units + max_r - 1) / max_r;
+  const int64_t tile_q = units / tiles, tile_r = units % tiles;
   const int64_t pw = padded_width(g), row_floats = pw * cin;
   const int64_t chunk_rows_max = plan.whole_samples ? plan.per_chunk * g.out_h
-                                                    : g.out_h / plan.per_chunk + 1;
+                                                    : g.out_h / plan.per_chunk + plan.unit;
   const int64_t seg_max = plan.whole_samples
                               ? g.in_h
                               : (chunk_rows_max - 1) * g.stride_h + (kh_n - 1) * g.dilation_h + 1;
@@ -737,7 +808,7 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
   const int64_t pad_floats = in_place ? 0 : buf_rows * row_floats;
   const int64_t ptr_floats = 2 * (chunk_rows_max + 2) * kh_n + 16;  // 8-byte entries
   // Pairs of narrow rows (see forward_tile_pair), 32-channel blocks.
-  const bool pairs = nv == 2 && !cin1_pairs && (out_w + tiles - 1) / tiles <= 7;
+  const bool pairs = pool || (nv == 2 && !cin1_pairs && (out_w + tiles - 1) / tiles <= 7);
   const int64_t zero_floats = pairs ? pw * cin + 16 : 0;
   ParallelFailure failure;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
@@ -857,7 +928,8 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
               }
             // A chunk's rows are consecutive rows of y (whole samples, or rows
             // of one sample), so no division per row.
-            a.y = y + (first_y_row + r) * out_w * cout + b * width;
+            a.y = pool ? y + (first_y_row + r) / 2 * pool->out_w * cout + b * width
+                       : y + (first_y_row + r) * out_w * cout + b * width;
             float* y_b = a.y + out_w * cout;
             // Even split of the row into tiles of at most max_r pixels: tile t
             // starts at out_w * t / tiles, stepped without a division per tile
@@ -886,7 +958,9 @@ static inline void forward(const ConvGeometry& g, const float* x, const float* k
                              : (slice_lines - first_line < lines_per_call ? slice_lines - first_line
                                                                            : lines_per_call);
               }
-              if (cin1_pairs)
+              if (pool)
+                forward_tile_pool2_any(a, slice_rows_b, zero_row, ox0 * unit_w, rt * 2);
+              else if (cin1_pairs)
                 forward_tile_cin1_any(a, ox0, rt);
               else if (pair)
                 forward_tile_pair_any(a, slice_rows_b, y_b, zero_row, ox0, rt);
