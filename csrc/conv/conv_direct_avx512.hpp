@@ -637,13 +637,14 @@ static inline void forward_tile_any(const ForwardArgs& a, int64_t ox0, int r) {
   }
 }
 
-template <int kPix = 0>
+// 64-channel tiles (forward_vectors == 4) of r <= kFwdPixels4 pixels.
 static inline void forward_tile_any4(const ForwardArgs& a, int64_t ox0, int r) {
+  static_assert(kFwdPixels4 == 6, "one case per tile width");
   switch (r) {
 #define PYCNN_CONV_CASE(R) \
-  case R: if constexpr (R <= kFwdPixels4) forward_tile<4, R, kPix>(a, ox0); break;
-    PYCNN_CONV_CASE(1) PYCNN_CONV_CASE(2) PYCNN_CONV_CASE(3) PYCNN_CONV_CASE(4)
-    PYCNN_CONV_CASE(5) PYCNN_CONV_CASE(6) PYCNN_CONV_CASE(7)
+  case R: forward_tile<4, R>(a, ox0); break;
+    PYCNN_CONV_CASE(1) PYCNN_CONV_CASE(2) PYCNN_CONV_CASE(3)
+    PYCNN_CONV_CASE(4) PYCNN_CONV_CASE(5) PYCNN_CONV_CASE(6)
 #undef PYCNN_CONV_CASE
     default: break;
   }
@@ -721,10 +722,6 @@ static inline Chunk chunk_at(const ConvGeometry& g, const ChunkPlan& p, int64_t 
   return c;
 }
 
-// y = act(conv(x, kernel) + bias) by the direct kernel (with accumulate, y
-// holds a residual on entry that the first K slice starts from). packed: the whole
-// packed kernel (pack_forward_weights), or null to pack here. flip_swap: kernel
-// is the original conv's (see pack_forward_block).
 // Whether forward can pool conv g's output by pg in its tiles: 2x2 windows at
 // stride 2 from the corner (unpadded), a ReLU or linear epilogue, 32-channel
 // blocks, one K slice (the tiles then see whole sums), a kernel that is not 1x1,
@@ -736,14 +733,20 @@ static inline Chunk chunk_at(const ConvGeometry& g, const ChunkPlan& p, int64_t 
 static inline bool forward_pools_2x2(const ConvGeometry& g, const PoolGeometry& pg,
                                      const Epilogue* ep) {
   const bool act_ok = !ep || ep->act == Act::linear || ep->act == Act::relu;
-  const int64_t cb = cin_block(g.kernel_h, g.kernel_w, g.in_c, g.out_c);
-  return act_ok && g.in_c <= 4 && pg.pool_h == 2 && pg.pool_w == 2 && pg.stride_h == 2 && pg.stride_w == 2 &&
-         pg.pad_top == 0 && pg.pad_left == 0 && pg.batch == g.batch &&
-         pg.channels == g.out_c && pg.out_h == g.out_h / 2 && pg.out_w == g.out_w / 2 &&
-         pg.out_h > 0 && pg.out_w > 0 && forward_vectors(g.in_c, g.out_c) == 2 &&
-         cb >= g.in_c && !(g.kernel_h == 1 && g.kernel_w == 1);
+  const bool windows_ok = pg.pool_h == 2 && pg.pool_w == 2 && pg.stride_h == 2 &&
+                          pg.stride_w == 2 && pg.pad_top == 0 && pg.pad_left == 0 &&
+                          pg.out_h == g.out_h / 2 && pg.out_w == g.out_w / 2 &&
+                          pg.out_h > 0 && pg.out_w > 0;
+  const bool one_slice = cin_block(g.kernel_h, g.kernel_w, g.in_c, g.out_c) >= g.in_c;
+  return act_ok && windows_ok && one_slice && g.in_c <= 4 && pg.batch == g.batch &&
+         pg.channels == g.out_c && forward_vectors(g.in_c, g.out_c) == 2 &&
+         !(g.kernel_h == 1 && g.kernel_w == 1);
 }
 
+// y = act(conv(x, kernel) + bias) by the direct kernel (with accumulate, y
+// holds a residual on entry that the first K slice starts from). packed: the whole
+// packed kernel (pack_forward_weights), or null to pack here. flip_swap: kernel
+// is the original conv's (see pack_forward_block).
 // pool (forward_pools_2x2): y is the 2x2/2 max pooling of the conv output,
 // computed in the tiles' registers (forward_tile_pair<R, true>); only the conv
 // rows and columns its windows read are computed.
@@ -959,15 +962,13 @@ static inline void forward(const ConvGeometry& g_in, const float* x, const float
                                                                            : lines_per_call);
               }
               if (pool)
-                forward_tile_pool2_any(a, slice_rows_b, zero_row, ox0 * unit_w, rt * 2);
+                forward_tile_pool2_any(a, slice_rows_b, zero_row, ox0 * unit_w, rt * unit_w);
               else if (cin1_pairs)
                 forward_tile_cin1_any(a, ox0, rt);
               else if (pair)
                 forward_tile_pair_any(a, slice_rows_b, y_b, zero_row, ox0, rt);
-              else if (nv == 4 && pix == 64)
-                forward_tile_any4<64>(a, ox0, rt);
               else if (nv == 4)
-                forward_tile_any4<0>(a, ox0, rt);
+                forward_tile_any4(a, ox0, rt);
               else if (nv == 2 && pix == 32)
                 forward_tile_any<2, 32>(a, ox0, rt);
               else if (nv == 2 && pix == 64)
