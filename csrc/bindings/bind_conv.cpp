@@ -18,7 +18,8 @@ namespace pycnn {
 namespace {
 
 // Layout version of PackedKind::conv2d_forward payloads (bump on any change).
-constexpr uint32_t kConvPackedLayout = 3;  // 2: 1x1 kernels in the GEMM's layout; 3: 64-channel blocks
+// 2: 1x1 kernels in the GEMM's layout; 3: 64-channel blocks for <= 4 inputs.
+constexpr uint32_t kConvPackedLayout = 3;
 
 // Packed-kernel dims and payload size for a (kh, kw, cin, cout) kernel.
 void conv_packed_dims(const FArray& kernel, int64_t (&dims)[6], int64_t* floats) {

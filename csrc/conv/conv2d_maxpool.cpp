@@ -48,8 +48,9 @@ void conv2d_maxpool_forward(const ConvGeometry& g, const PoolGeometry& pg, const
     }
   }
 #if defined(PYCNN_ISA_avx512)
-  // 2x2 windows at stride 2 are pooled in the conv tiles' registers: no band
-  // of conv output is stored and read back (seed 000's convs).
+  // 2x2 windows at stride 2 after a conv of <= 4 inputs are pooled in the
+  // conv tiles' registers: no band of conv output is stored and read back
+  // (seed 000's first conv; see convdirect::forward_pools_2x2).
   if (!argmax && convdirect::forward_pools_2x2(g, pg, epilogue)) {
     convdirect::forward(g, x, kernel, false, packed, epilogue, y, false, &pg);
     return;

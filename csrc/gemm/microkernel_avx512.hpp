@@ -136,10 +136,10 @@ static inline void micro_kernel(int64_t kc, const float* __restrict ap, int64_t 
 }
 
 // R rows of A in place x two whole kNR-column panels of packed B (bp and bp
-// + panel_floats): a 7 x 64 tile in 28 accumulators, for C exactly 64 wide
-// (a pointwise conv to 64 channels). Each A row is then read once, not once
-// per panel, and per k step 7 broadcasts + 4 B loads feed 28 FMAs. Every C
-// element sums its k steps in the same order as micro_kernel: same bits.
+// + panel_floats): a 7 x 64 tile in 28 accumulators, for a 64-column group
+// of C (sgemm.cpp, wide_tiles). Each A row is then read once per group, not
+// once per panel, and per k step 7 broadcasts + 4 B loads feed 28 FMAs. Every
+// C element sums its k steps in the same order as micro_kernel: same bits.
 template <int R>
 static inline void micro_kernel_wide(int64_t kc, const float* __restrict a, int64_t lda,
                                      const float* __restrict bp, int64_t panel_floats, float* c,
