@@ -29,6 +29,10 @@ CASES = [
     ((2, 9, 11, 8), (3, 2), (2, 2), "same"),      # ... 3 window rows, padding on top
     ((2, 9, 11, 32), (2, 2), (2, 2), "same"),     # 16k channels: windows inside a row
     ((1, 6, 8, 48), (3, 2), (2, 2), "same"),      # ... without bounds checks
+    ((2, 9, 11, 64), (3, 3), (2, 2), "same"),     # 3x3 windows inside the row, 4 vectors side
+    ((1, 8, 9, 32), (3, 3), (1, 1), "same"),      # ... by side (ResNet's stem pool), 2 vectors,
+    ((2, 7, 10, 48), (3, 3), (2, 2), "valid"),    # ... 1 vector (48 channels)
+    ((1, 6, 7, 128), (2, 2), (1, 1), "valid"),    # 2-wide windows at stride 1
 ]
 
 
@@ -90,6 +94,22 @@ def test_avg_pool_matches_reference(isa, rng, x_shape, pool, strides, padding):
     assert_close(ops.avg_pool2d_backward(dy, x_shape, pool, strides, pads),
                  ref.avg_pool2d_backward(dy, x_shape, pool, strides, pads),
                  what=f"avg pool dx {isa}")
+
+
+@pytest.mark.parametrize("x_shape,pool,strides", [((1, 7, 9, 64), (3, 3), (2, 2)),
+                                                   ((2, 6, 6, 32), (2, 2), (2, 2)),
+                                                   ((1, 5, 8, 16), (3, 3), (1, 1))])
+def test_max_pool_signed_zero_ties_keep_the_first(isa, rng, x_shape, pool, strides):
+    # -0 and +0 compare equal: the window's first zero (in window order) is the
+    # value and the argmax, on every ISA and window path.
+    x = np.where(rng.random(x_shape) < 0.5, -0.0, 0.0).astype(np.float32)
+    pads = _pads(x_shape, pool, strides, "same")
+    y_ref, argmax_ref = ref.max_pool2d_forward(x, pool, strides, pads)
+    for with_argmax in (True, False):
+        y, argmax = ops.max_pool2d_forward(x, pool, strides, pads, with_argmax=with_argmax)
+        np.testing.assert_array_equal(np.signbit(y), np.signbit(y_ref))
+        if with_argmax:
+            np.testing.assert_array_equal(argmax, argmax_ref)
 
 
 def test_avg_same_counts_only_in_bounds_values():
