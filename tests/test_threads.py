@@ -142,6 +142,55 @@ def test_default_respects_affinity():
     assert r.stdout.strip() == "1"
 
 
+# ----- worker placement ------------------------------------------------------------
+# A GEMM big enough for every thread, then the CPUs the process's single-CPU
+# threads are bound to (pycnn's OpenMP workers; NumPy's own threads keep the
+# whole mask) and whether the calling thread's mask is still the one it had.
+_PLACEMENT_PROBE = """
+import os, threading, numpy as np, pycnn
+from pycnn import _C
+cpus = sorted(os.sched_getaffinity(0))
+pycnn.set_num_threads({threads})
+a = np.ones((512, 512), np.float32)
+_C.gemm(a, a, False, False, None, 0, 0.0, None)
+me = threading.get_native_id()
+masks = [os.sched_getaffinity(int(t)) for t in os.listdir("/proc/self/task") if int(t) != me]
+bound = sorted(min(m) for m in masks if len(m) == 1)
+print(len(cpus), sorted(os.sched_getaffinity(0)) == cpus, bound)
+"""
+
+
+def _placement(threads, env_extra=None):
+    r = _run(_PLACEMENT_PROBE.format(threads=threads), env_extra)
+    assert r.returncode == 0, r.stderr
+    n, caller_unchanged, bound = r.stdout.strip().split(" ", 2)
+    return int(n), caller_unchanged == "True", eval(bound)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs")
+def test_workers_are_bound_when_a_team_takes_every_cpu():
+    n = len(os.sched_getaffinity(0))
+    cpus, caller_unchanged, bound = _placement(n)
+    assert cpus == n
+    assert caller_unchanged  # the caller is never bound (threads it creates would inherit it)
+    assert len(bound) == n - 1 and len(set(bound)) == n - 1
+    assert set(bound) <= os.sched_getaffinity(0)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs")
+@pytest.mark.parametrize("threads,env", [
+    (None, {"PYCNN_BIND_WORKERS": "0"}),  # switched off
+    (None, {"OMP_PROC_BIND": "false"}),   # the user manages binding through OpenMP
+    ("oversubscribed", {}),               # more threads than CPUs: left to the scheduler
+])
+def test_workers_stay_unbound(threads, env):
+    n = len(os.sched_getaffinity(0))
+    threads = n + 1 if threads == "oversubscribed" else n
+    _, caller_unchanged, bound = _placement(threads, env)
+    assert caller_unchanged
+    assert bound == []
+
+
 def test_omp_num_threads_wins():
     r = _run("import pycnn; print(pycnn.get_num_threads())", {"OMP_NUM_THREADS": "3"})
     assert r.returncode == 0, r.stderr

@@ -2,9 +2,11 @@
 
 #include <omp.h>
 #include <pthread.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <mutex>
 
 namespace pycnn {
@@ -37,6 +39,57 @@ void after_fork_in_child() {
   if (t_ran_parallel) g_forked_single = true;
 }
 
+// Team placement. On a VM whose vCPUs halt while idle, the guest scheduler
+// wakes an OpenMP worker that slept (after GOMP_SPINCOUNT) on the caller's
+// own vCPU, as it takes the long-halted one for preempted; caller and worker
+// then share one vCPU until the load balancer parts them. Measured on the
+// 2-vCPU development VM: a 3x3 64->64 conv at 2 threads ran at 1-thread speed
+// for the 8 calls (~25 ms) after a 50 ms pause; seed-000 batch-1 predicts
+// after such pauses took 9.1 ms at 2 threads against 4.7 ms with the threads
+// bound. So when a team takes every CPU the caller may run on, each worker is
+// bound to one of the CPUs the caller is not on. The caller stays unbound
+// (binding it would bind every thread it creates later); if it moves to a
+// worker's CPU, the next team re-binds the workers. Off when the user binds
+// threads through OpenMP's own variables.
+bool placement_wanted() {
+  static const bool wanted = [] {
+    for (const char* v : {"OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY", "KMP_AFFINITY"})
+      if (const char* e = std::getenv(v); e && *e) return false;
+    const char* e = std::getenv("PYCNN_BIND_WORKERS");
+    return !(e && e[0] == '0');
+  }();
+  return wanted;
+}
+
+thread_local int t_placed_team = 0;   // team size the workers were placed for
+thread_local int t_placed_cpu = -1;   // the caller's CPU then
+
+void place_team(int nt) {
+  const int cpu = sched_getcpu();
+  if (nt == t_placed_team && cpu == t_placed_cpu) return;
+  t_placed_team = nt;
+  t_placed_cpu = cpu;
+  if (cpu < 0 || !placement_wanted()) return;
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return;
+  if (CPU_COUNT(&allowed) != nt || !CPU_ISSET(cpu, &allowed)) return;
+  int others[CPU_SETSIZE];
+  int count = 0;
+  for (int c = 0; c < CPU_SETSIZE && count < nt - 1; ++c)
+    if (CPU_ISSET(c, &allowed) && c != cpu) others[count++] = c;
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num();
+    if (t > 0 && t - 1 < count && omp_get_num_threads() == nt) {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(others[t - 1], &one);
+      pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+    }
+  }
+}
+
 }  // namespace
 
 int max_threads() {
@@ -58,7 +111,10 @@ int threads_for_work(double flops) {
   constexpr double kFlopsPerThread = 2.0e5;
   int want = static_cast<int>(std::min(flops / kFlopsPerThread, 1.0e6));
   int nt = std::clamp(want, 1, max_threads());
-  if (nt > 1) t_ran_parallel = true;
+  if (nt > 1) {
+    t_ran_parallel = true;
+    place_team(nt);
+  }
   return nt;
 }
 
