@@ -45,8 +45,8 @@ void after_fork_in_child() {
 // then share one vCPU until the load balancer parts them. Measured on the
 // 2-vCPU development VM: a 3x3 64->64 conv at 2 threads ran at 1-thread speed
 // for the 8 calls (~25 ms) after a 50 ms pause; seed-000 batch-1 predicts
-// after such pauses took 9.1 ms at 2 threads against 4.7 ms with the threads
-// bound. So when a team takes every CPU the caller may run on, each worker is
+// after such pauses took 9.3 ms at 2 threads unbound (8.6 at 1) and 4.8 ms
+// with the workers bound. So when a team takes every CPU the caller may run on, each worker is
 // bound to one of the CPUs the caller is not on. The caller stays unbound
 // (binding it would bind every thread it creates later); if it moves to a
 // worker's CPU, the next team re-binds the workers. Off when the user binds

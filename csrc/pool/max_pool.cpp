@@ -131,18 +131,18 @@ static inline void max_pool_c16_inside(const PoolGeometry& g, const float* xs, p
   }
 }
 
-// The windows max_pool_c16_inside takes: [*begin, *end) of the row, or none.
+// Runs max_pool_c16_inside over the row's windows that lie inside it along x,
+// when it applies (16k channels, windows 2 or 3 wide), and returns their range
+// of ox; an empty range otherwise.
 template <bool kArgmax>
-static inline void max_pool_inside_range(const PoolGeometry& g, const float* xs,
-                                         poolwin::Range ry, float* y_row, int32_t* a_row,
-                                         int64_t* begin, int64_t* end) {
-  *begin = *end = 0;
+static inline poolwin::Range max_pool_row_inside(const PoolGeometry& g, const float* xs,
+                                                 poolwin::Range ry, float* y_row, int32_t* a_row) {
   const int64_t cc = g.channels, pw = g.pool_w, sw = g.stride_w, pl = g.pad_left;
-  if (cc % 16 != 0 || (pw != 2 && pw != 3) || ry.end <= ry.begin || g.in_w < pw) return;
+  if (cc % 16 != 0 || (pw != 2 && pw != 3) || ry.end <= ry.begin || g.in_w < pw) return {0, 0};
   // ox * sw - pl >= 0 and ox * sw - pl + pw <= in_w
   const int64_t lo = pl <= 0 ? 0 : (pl + sw - 1) / sw;
   const int64_t hi = std::min<int64_t>(g.out_w, (g.in_w - pw + pl) / sw + 1);
-  if (hi <= lo) return;
+  if (hi <= lo) return {0, 0};
   const int gq = cc % 64 == 0 ? 4 : cc % 32 == 0 ? 2 : 1;
   auto run = [&](auto pw_c, auto g_c) {
     max_pool_c16_inside<kArgmax, decltype(pw_c)::value, decltype(g_c)::value>(g, xs, ry, lo, hi,
@@ -157,8 +157,7 @@ static inline void max_pool_inside_range(const PoolGeometry& g, const float* xs,
     gq == 4 ? run(I2{}, G4{}) : gq == 2 ? run(I2{}, G2{}) : run(I2{}, G1{});
   else
     gq == 4 ? run(I3{}, G4{}) : gq == 2 ? run(I3{}, G2{}) : run(I3{}, G1{});
-  *begin = lo;
-  *end = hi;
+  return {lo, hi};
 }
 #endif
 
@@ -180,17 +179,17 @@ static void max_pool2d_rows(const PoolGeometry& g, const float* x, float* y, int
 #if defined(__AVX512F__)
     float* y_row = y + row * g.out_w * c_count;
     int32_t* a_row = kArgmax ? argmax + row * g.out_w * c_count : nullptr;
-    int64_t inside_begin = 0, inside_end = 0;
+    poolwin::Range inside{0, 0};
     if (c_count == 8)
       ox_done = max_pool_c8_pairs<kArgmax>(g, xs, ry, y_row, a_row);
     else
-      max_pool_inside_range<kArgmax>(g, xs, ry, y_row, a_row, &inside_begin, &inside_end);
+      inside = max_pool_row_inside<kArgmax>(g, xs, ry, y_row, a_row);
 #else
-    const int64_t inside_begin = 0, inside_end = 0;
+    const poolwin::Range inside{0, 0};
 #endif
     for (int64_t ox = ox_done; ox < g.out_w; ++ox) {
-      if (ox == inside_begin && inside_end > inside_begin) {  // done above
-        ox = inside_end - 1;
+      if (ox == inside.begin && inside.end > inside.begin) {  // done above
+        ox = inside.end - 1;
         continue;
       }
       const poolwin::Range rx = poolwin::window(ox, g.stride_w, g.pad_left, g.pool_w, g.in_w);
