@@ -1,5 +1,6 @@
 """Thread policy: cgroup-quota default, threadpoolctl, OpenBLAS coexistence,
 fork safety, and concurrent predict / fit on one model."""
+import ast
 import multiprocessing as mp
 import os
 import subprocess
@@ -164,7 +165,7 @@ def _placement(threads, env_extra=None):
     r = _run(_PLACEMENT_PROBE.format(threads=threads), env_extra)
     assert r.returncode == 0, r.stderr
     n, caller_unchanged, bound = r.stdout.strip().split(" ", 2)
-    return int(n), caller_unchanged == "True", eval(bound)
+    return int(n), caller_unchanged == "True", ast.literal_eval(bound)
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs")
