@@ -28,7 +28,8 @@ def _mlp(seed=0):
 
 def _run(code, env_extra=None, timeout=120):
     env = dict(os.environ)
-    for key in ("OMP_NUM_THREADS", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY"):
+    for key in ("OMP_NUM_THREADS", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "PYCNN_BIND_WORKERS",
+                "OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY"):
         env.pop(key, None)
     env["PYTHONPATH"] = os.path.dirname(os.path.dirname(pycnn.__file__))
     env.update(env_extra or {})
