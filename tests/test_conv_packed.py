@@ -168,6 +168,25 @@ def test_residual_is_added_before_the_activation_in_place(isa, rng, x_shape, k, 
         assert_close(y, want, what=f"conv2d forward + residual {isa}")
 
 
+@pytest.mark.parametrize("act", [0, 1])
+def test_pointwise_residual_bits_do_not_depend_on_row_alignment(isa, rng, act):
+    # A 1x1 conv to 48 channels stores rows 64 B apart, to 40 channels not:
+    # their first 32 channels (the same GEMM tiles, residual added in place)
+    # must match bit for bit whichever store path each takes.
+    x = rng.standard_normal((1, 9, 9, 64)).astype(np.float32)
+    kernel = rng.standard_normal((1, 1, 64, 48)).astype(np.float32)
+    bias = rng.standard_normal(48).astype(np.float32)
+    residual = rng.standard_normal((1, 9, 9, 48)).astype(np.float32)
+    outs = []
+    for cout in (48, 40):
+        k = np.ascontiguousarray(kernel[..., :cout])
+        y = ops.conv2d_forward(x, k, bias[:cout].copy(), (1, 1), (1, 1), (0, 0, 0, 0), act,
+                               packed=ops.conv2d_pack_weights(k),
+                               residual=residual[..., :cout].copy())
+        outs.append(y[..., :32])
+    assert np.array_equal(outs[0], outs[1])
+
+
 def test_residual_errors(rng):
     x, kernel, bias = _case(rng, (1, 6, 6, 4), (3, 3, 8))
     pads = (1, 1, 1, 1)

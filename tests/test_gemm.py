@@ -95,6 +95,22 @@ def test_gemm_relu_of_nan_and_signed_zero_match_scalar_rule(isa):
     assert not np.any(np.signbit(out[1]))
 
 
+@pytest.mark.parametrize("act", [0, 1, 6])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_gemm_store_bits_do_not_depend_on_row_alignment(isa, rng, act, with_bias):
+    # C 1008 wide has rows 64 B apart (the AVX-512 tiles store through the
+    # common-rule path), 1000 wide not (store_transform): the first 992
+    # columns come from the same tiles and must match bit for bit.
+    a = rng.standard_normal((45, 64)).astype(np.float32)
+    b = rng.standard_normal((64, 1008)).astype(np.float32)
+    bias = rng.standard_normal(1008).astype(np.float32) if with_bias else None
+    wide = _C.gemm(a, b, bias=bias, act=act)
+    narrow = _C.gemm(a, np.ascontiguousarray(b[:, :1000]),
+                     bias=None if bias is None else bias[:1000].copy(), act=act)
+    assert np.array_equal(wide[:, :992], narrow[:, :992], equal_nan=True)
+    assert np.array_equal(np.signbit(wide[:, :992]), np.signbit(narrow[:, :992]))
+
+
 @pytest.mark.parametrize("m,n,k", [(300, 200, 700), (33, 500, 300), (1000, 40, 100),
                                    (14, 4200, 40), (2, 2, 200000), (1, 5000, 300),
                                    (700, 64, 96), (45, 64, 512), (59, 64, 130),
