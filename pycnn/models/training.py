@@ -17,6 +17,20 @@ from pycnn.models import data_adapter
 from pycnn.ops.outer_grad import outer_grads
 
 
+def _unique_log_name(name, weighted, taken, output=None):
+    """The log key Keras's CompileMetrics.result gives a metric: a repeated
+    name gets "_1", "_2", ...; a weighted metric whose name is taken becomes
+    "weighted_<name>" (after the output's prefix) first."""
+    key = name
+    if key in taken and weighted:
+        key = f"{output}_weighted_{name[len(output) + 1:]}" if output else f"weighted_{name}"
+    base, index = key, 1
+    while key in taken:
+        key, index = f"{base}_{index}", index + 1
+    taken.add(key)
+    return key
+
+
 class Trainer:
     def __init__(self):
         self.optimizer = None
@@ -26,6 +40,7 @@ class Trainer:
         self.history = None
         self._loss_fns = None
         self._metric_specs = None
+        self._weighted_metric_specs = None
         self._compile_metrics = None
         self._metric_slots = []
         self._loss_tracker = None
@@ -49,7 +64,13 @@ class Trainer:
             raise TypeError(
                 f"Expected `metrics` argument to be a list, tuple, or dict. "
                 f"Received instead: metrics={metrics} of type {type(metrics)}")
+        if weighted_metrics is not None and not isinstance(weighted_metrics, (list, tuple, dict)):
+            raise TypeError(
+                f"Expected `weighted_metrics` argument to be a list, tuple, or dict. "
+                f"Received instead: weighted_metrics={weighted_metrics} of type "
+                f"{type(weighted_metrics)}")
         self._metric_specs = metrics
+        self._weighted_metric_specs = weighted_metrics
         self._compile_metrics = None
         self._loss_tracker = metrics_mod.Mean(name="loss")
         # Keras 3 tracks each output's (unweighted) loss as "<output>_loss".
@@ -99,10 +120,10 @@ class Trainer:
         for m in self.metrics:
             m.reset_state()
 
-    def _metric_specs_per_output(self):
+    def _metric_specs_per_output(self, specs):
         """The compiled metrics as one list per output (Keras's accepted forms:
         a list for one output, a list of lists or a dict by output name)."""
-        specs, names = self._metric_specs, self._output_names() or ["output"]
+        names = self._output_names() or ["output"]
         if not specs:
             return [[] for _ in names]
         if isinstance(specs, dict):
@@ -130,15 +151,22 @@ class Trainer:
         if self._compile_metrics is not None:
             return
         names = self._output_names()
-        self._metric_slots = []   # (output index, metric)
-        for i, specs in enumerate(self._metric_specs_per_output()):
-            loss = self._loss_fns[i] if self._loss_fns else None
-            for spec in specs:
-                m = metrics_mod.resolve_compile_metric(spec, loss, ys[i], preds[i])
-                if len(names) > 1:
-                    m.name = f"{names[i]}_{m.name}"
-                self._metric_slots.append((i, m))
-        self._compile_metrics = [m for _, m in self._metric_slots]
+        # (output index, metric, weighted, log key): as Keras, `metrics` ignore
+        # sample and class weights, `weighted_metrics` use them.
+        self._metric_slots = []
+        taken = set()
+        for weighted, all_specs in ((False, self._metric_specs),
+                                    (True, self._weighted_metric_specs)):
+            for i, specs in enumerate(self._metric_specs_per_output(all_specs)):
+                loss = self._loss_fns[i] if self._loss_fns else None
+                for spec in specs:
+                    m = metrics_mod.resolve_compile_metric(spec, loss, ys[i], preds[i])
+                    if len(names) > 1:
+                        m.name = f"{names[i]}_{m.name}"
+                    key = _unique_log_name(m.name, weighted, taken,
+                                           names[i] if len(names) > 1 else None)
+                    self._metric_slots.append((i, m, weighted, key))
+        self._compile_metrics = [slot[1] for slot in self._metric_slots]
 
     def _require_compiled(self, what):
         if not self.compiled or self._loss_fns is None:
@@ -206,16 +234,19 @@ class Trainer:
         if not self._metric_slots:
             return
         if type(y) is not list and type(y_pred) is not list:
-            for _, m in self._metric_slots:  # one output: index 0
-                m.update_state(y, y_pred, sample_weight=sample_weight)
+            for _, m, weighted, _ in self._metric_slots:  # one output: index 0
+                m.update_state(y, y_pred, sample_weight=sample_weight if weighted else None)
             return
         ys = y if isinstance(y, list) else [y]
         preds = y_pred if isinstance(y_pred, list) else [y_pred]
-        for i, m in self._metric_slots:
-            m.update_state(ys[i], preds[i], sample_weight=sample_weight)
+        for i, m, weighted, _ in self._metric_slots:
+            m.update_state(ys[i], preds[i], sample_weight=sample_weight if weighted else None)
 
     def _logs(self):
-        return {m.name: float(m.result()) for m in self.metrics}
+        trackers = [self._loss_tracker, *self._output_loss_trackers]
+        logs = {m.name: float(m.result()) for m in trackers}
+        logs.update((key, float(m.result())) for _, m, _, key in self._metric_slots)
+        return logs
 
     def _train_step(self, x, y, sample_weight=None):
         # Exclusive: predicts in other threads wait for the weight update.

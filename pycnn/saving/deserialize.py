@@ -243,8 +243,11 @@ def compile_from_config(model, config, custom_objects=None):
     metrics = _deserialize_named(config.get("metrics"),
                                  registry.metric_objects(custom_objects), "metric",
                                  custom_objects)
+    weighted_metrics = _deserialize_named(config.get("weighted_metrics"),
+                                          registry.metric_objects(custom_objects), "metric",
+                                          custom_objects)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
-                  loss_weights=config.get("loss_weights"))
+                  weighted_metrics=weighted_metrics, loss_weights=config.get("loss_weights"))
 
 
 def deserialize_optimizer(config, custom_objects=None):

@@ -174,7 +174,8 @@ def compile_config(model):
         "loss_weights": to_json_value(getattr(model, "loss_weights", None)),
         "metrics": _serialize_loss_or_metric(getattr(model, "_metric_specs", None),
                                              "keras.metrics"),
-        "weighted_metrics": None,
+        "weighted_metrics": _serialize_loss_or_metric(
+            getattr(model, "_weighted_metric_specs", None), "keras.metrics"),
         "run_eagerly": False,
         "steps_per_execution": 1,
         "jit_compile": False,
