@@ -7,6 +7,7 @@ Arrays are checked once, up front, so a bad dataset fails before any weight
 changes: lengths that differ, empty arrays, non-numeric dtypes, NaN or Inf.
 """
 import math
+import warnings
 
 import numpy as np
 
@@ -139,6 +140,9 @@ class ArrayAdapter:
         self.shuffle = shuffle
         total = math.ceil(self.n / self.batch_size)
         self.num_batches = min(total, int(steps)) if steps else total
+        self.steps, self.total_batches = steps, total
+        self.carry_over = False   # fit's training data: see epoch_batches
+        self._resume_at, self._order = 0, None
 
     def peek_x(self):
         return self.xs[0][:1] if len(self.xs) == 1 else [a[:1] for a in self.xs]
@@ -150,13 +154,27 @@ class ArrayAdapter:
         return out if len(out) > 1 else out[0]
 
     def epoch_batches(self):
-        order = prandom.generator().permutation(self.n) if self.shuffle else None
-        bs = self.batch_size
-        for i in range(self.num_batches):
+        # With carry_over (fit with steps_per_epoch), as Keras's EpochIterator:
+        # an epoch goes on where the last one stopped, the epoch that reaches the
+        # end of the data stops there, and the next one starts a new pass.
+        start = self._resume_at if self.carry_over and self.steps else 0
+        if start == 0:
+            self._order = prandom.generator().permutation(self.n) if self.shuffle else None
+        order, bs = self._order, self.batch_size
+        stop = min(start + (int(self.steps) if self.steps else self.total_batches),
+                   self.total_batches)
+        for i in range(start, stop):
+            self._resume_at = 0 if i + 1 >= self.total_batches else i + 1
             idx = slice(i * bs, min(self.n, (i + 1) * bs)) if order is None \
                 else order[i * bs:(i + 1) * bs]
             yield (self._take(self.xs, idx), self._take(self.ys, idx),
                    None if self.sw is None else self.sw[idx])
+        if self.steps and stop - start < int(self.steps) and self.carry_over:
+            warnings.warn(
+                "Your input ran out of data; interrupting training. Make sure that your "
+                "dataset or generator can generate at least `steps_per_epoch * epochs` "
+                "batches. You may need to use the `.repeat()` function when building "
+                "your dataset.", UserWarning, stacklevel=2)
 
     def on_epoch_end(self):
         pass

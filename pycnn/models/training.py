@@ -296,6 +296,7 @@ class Trainer:
             x, y, sample_weight, batch_size=batch_size, steps=steps_per_epoch,
             shuffle=shuffle, class_weight=class_weight, model=self, require_y=True,
             what="fit")
+        train.carry_over = True
         self._prepare_for_data(train)
         val = None
         if validation_data is not None:
