@@ -287,7 +287,15 @@ class Model(Trainer, Layer):
         return Layer.__call__(self, inputs, training=training, **kwargs)
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable}
+        # Keras's Functional config (layers with their inbound nodes), so
+        # from_config can rebuild the graph.
+        from pycnn.saving.serialize import functional_config
+        return functional_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from pycnn.saving.deserialize import functional_from_config
+        return functional_from_config(cls, config, custom_objects)
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"

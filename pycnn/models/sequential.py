@@ -236,5 +236,12 @@ class Sequential(Model):
             self._check_input_compatible(shapes)
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable,
-                "layers": [type(l).__name__ for l in self._stack]}
+        # The layers as Keras object dicts (what .keras files hold), so
+        # from_config can rebuild the model.
+        from pycnn.saving.serialize import sequential_config
+        return sequential_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from pycnn.saving.deserialize import sequential_from_config
+        return sequential_from_config(cls, config, custom_objects)

@@ -115,9 +115,9 @@ def deserialize_layer(config, custom_objects=None):
     class_name, cls = _class_for(config, custom_objects)
     inner = config.get("config") or {}
     if class_name == "Sequential" or _is_sequential_class(cls):
-        return _sequential_from_config(cls, inner, custom_objects)
+        return sequential_from_config(cls, inner, custom_objects)
     if class_name in ("Functional", "Model") or "input_layers" in inner:
-        return _functional_from_config(cls, inner, custom_objects)
+        return functional_from_config(cls, inner, custom_objects)
     name = inner.get("name", class_name)
     kwargs = constructor_arguments(cls, inner, f"Layer '{name}'", custom_objects)
     try:
@@ -143,7 +143,7 @@ def build_from_config(layer, config):
     layer._maybe_build(shape)
 
 
-def _sequential_from_config(cls, config, custom_objects):
+def sequential_from_config(cls, config, custom_objects):
     model = cls(name=config.get("name"), trainable=config.get("trainable", True))
     for layer_config in config.get("layers", []):
         layer = deserialize_layer(layer_config, custom_objects)
@@ -155,7 +155,7 @@ def _sequential_from_config(cls, config, custom_objects):
     return model
 
 
-def _functional_from_config(cls, config, custom_objects):
+def functional_from_config(cls, config, custom_objects):
     created, from_functional, pending = {}, set(), []
     for layer_config in config["layers"]:
         layer = deserialize_layer(layer_config, custom_objects)
