@@ -35,3 +35,15 @@ def test_functional_round_trip():
     assert [l.name for l in m2.layers] == [l.name for l in m.layers]
     assert m2.count_params() == m.count_params() == 148
     assert [t.shape for t in m2.outputs] == [(None, 1), (None, 3)]
+
+
+def test_clone_model_and_json():
+    m = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="relu"),
+                          layers.BatchNormalization(), layers.Dense(2)])
+    c = keras.models.clone_model(m)
+    # as Keras: same names, new layers, new weights
+    assert [l.name for l in c.layers] == [l.name for l in m.layers] and c.count_params() == 35
+    assert c.layers[0] is not m.layers[0]
+    assert not np.array_equal(c.get_weights()[0], m.get_weights()[0])
+    m2 = keras.models.model_from_json(m.to_json())
+    assert [l.name for l in m2.layers] == [l.name for l in m.layers] and m2.count_params() == 35

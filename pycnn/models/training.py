@@ -465,6 +465,12 @@ class Trainer:
         from pycnn.export import export_onnx
         return export_onnx(self, filepath, **kwargs)
 
+    def to_json(self, **kwargs):
+        """The architecture as Keras's JSON (``keras.models.model_from_json``)."""
+        import json
+        from pycnn.saving.serialize import serialize_layer
+        return json.dumps(serialize_layer(self), **kwargs)
+
     # ----- introspection ---------------------------------------------------------
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
                 show_trainable=False, layer_range=None):
