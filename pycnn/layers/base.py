@@ -111,7 +111,8 @@ class Layer:
         shape = tuple(int(s) for s in shape)
         init = initializers.get(initializer)
         value = init(shape)
-        var = Variable(value, name=name or "variable", trainable=trainable,
+        # As Keras, a frozen layer's weights report trainable=False.
+        var = Variable(value, name=name or "variable", trainable=trainable and self._trainable,
                        path=f"{self.name}/{name or 'variable'}")
         if trainable:
             self._trainable_variables.append(var)
@@ -130,6 +131,8 @@ class Layer:
     @trainable.setter
     def trainable(self, value):
         self._trainable = bool(value)
+        for var in self._trainable_variables:   # Keras keeps their flags in step
+            var.trainable = self._trainable
         for sub in self._sublayers:
             sub.trainable = value
 
