@@ -27,8 +27,10 @@ def weights_unchanged(model, before):
 
 def test_wrong_rank_and_shape_name_layer_and_shapes():
     model = mnist_like()
-    with pytest.raises(ValueError, match=r"\(None, 8, 8, 1\).*\(10, 8, 8\)"):
-        model.predict(np.zeros((10, 8, 8), np.float32), verbose=0)
+    with pytest.raises(ValueError, match=r"\(None, 8, 8, 1\).*\(10, 8\)"):
+        model.predict(np.zeros((10, 8), np.float32), verbose=0)
+    # Keras adds the missing channel axis of 1 (Functional._adjust_input_rank)
+    assert model.predict(np.zeros((10, 8, 8), np.float32), verbose=0).shape == (10, 3)
     with pytest.raises(ValueError, match=r"\(None, 8, 8, 1\).*\(2, 9, 8, 1\)"):
         model.predict(np.zeros((2, 9, 8, 1), np.float32), verbose=0)
     dense = Dense(4)

@@ -52,7 +52,34 @@ def _as_input_arrays(x, model, what):
         arrays = [x[0]]
     else:
         arrays = [x]
-    return [_checked_array(a, what, "x") for a in arrays]
+    return adjust_input_rank(model, [_checked_array(a, what, "x") for a in arrays])
+
+
+def _input_shapes(model):
+    try:
+        inputs = model.inputs
+    except AttributeError:   # an unbuilt Sequential
+        return None
+    return [tuple(t.shape) for t in inputs] if inputs else None
+
+
+def adjust_input_rank(model, arrays):
+    """Keras's Functional._adjust_input_rank: an array with one axis more than
+    the model's input, the last of size 1, loses it ((n, 4, 1) for (None, 4));
+    one with an axis less gains a last axis of 1 when the input's last size is
+    1 ((n, 28, 28) for (None, 28, 28, 1), (n,) for (None, 1)). Other ranks
+    are left for the input check to report."""
+    shapes = _input_shapes(model)
+    if shapes is None or len(shapes) != len(arrays):
+        return arrays
+    out = []
+    for want, a in zip(shapes, arrays):
+        if isinstance(a, np.ndarray) and a.ndim == len(want) + 1 and a.shape[-1] == 1:
+            a = a.reshape(a.shape[:-1])
+        elif isinstance(a, np.ndarray) and a.ndim == len(want) - 1 and want[-1] == 1:
+            a = a.reshape(a.shape + (1,))
+        out.append(a)
+    return out
 
 
 def _all_finite(arr):
@@ -287,8 +314,8 @@ def _plain_batch(x, y, model):
                           y.dtype.kind not in "biuf" or y.shape[0] != x.shape[0]):
         return None
     inputs = getattr(model, "inputs", None)
-    if inputs and len(inputs) > 1:
-        return None
+    if inputs and (len(inputs) > 1 or x.ndim != len(inputs[0].shape)):
+        return None   # several inputs, or a rank to adjust: ArrayAdapter's path
     # Non-finite values take ArrayAdapter's path, which raises the error.
     if not _C.all_finite(x) or (y is not None and y.dtype.kind == "f" and not _all_finite(y)):
         return None

@@ -26,6 +26,18 @@ def _flatten(x):
     return [x]
 
 
+def adjust_call_inputs(model, inputs):
+    """model(x) on arrays: the input rank adjusted as fit/predict do (see
+    data_adapter.adjust_input_rank); symbolic inputs pass unchanged."""
+    from pycnn.models.data_adapter import adjust_input_rank
+    xs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    if any(isinstance(x, KerasTensor) for x in xs):
+        return inputs
+    xs = adjust_input_rank(model, [x if isinstance(x, np.ndarray) else np.asarray(x)
+                                   for x in xs])
+    return xs if isinstance(inputs, (list, tuple)) else xs[0]
+
+
 def _accepts_need_dx(layer):
     try:
         import inspect
@@ -284,7 +296,8 @@ class Model(Trainer, Layer):
     def __call__(self, inputs, training=None, **kwargs):
         if isinstance(inputs, dict):
             inputs = [inputs[t.name] for t in self.inputs]
-        return Layer.__call__(self, inputs, training=training, **kwargs)
+        return Layer.__call__(self, adjust_call_inputs(self, inputs), training=training,
+                              **kwargs)
 
     def get_config(self):
         # Keras's Functional config (layers with their inbound nodes), so
