@@ -20,8 +20,8 @@ import inspect
 import numpy as np
 
 from pycnn import initializers
-from pycnn.backend import (KerasTensor, Variable, floatx, standardize_shape,
-                           to_snake_case, unique_name)
+from pycnn.backend import (InvalidDtypeError, KerasTensor, Variable, floatx,
+                           standardize_shape, to_snake_case, unique_name)
 
 
 def forward_takes_mask(layer):
@@ -286,7 +286,7 @@ class Layer:
             return x.value
         arr = np.asarray(x)
         if arr.dtype.kind not in "biuf":
-            raise TypeError(
+            raise InvalidDtypeError(
                 f"Layer \"{self.name}\" received an input of dtype {arr.dtype}; "
                 "expected a numeric array")
         return np.ascontiguousarray(arr, dtype=np.float32)

@@ -13,6 +13,7 @@ import numpy as np
 
 from pycnn import _C
 from pycnn import random as prandom
+from pycnn.backend import InvalidDtypeError
 
 
 def is_array_like(x):
@@ -93,7 +94,8 @@ def _all_finite(arr):
 def _checked_array(a, what, role, float32=True):
     arr = np.asarray(a)
     if arr.dtype == object or arr.dtype.kind not in "biuf":
-        raise TypeError(f"{what}: `{role}` must be a numeric array, got dtype {arr.dtype}")
+        raise InvalidDtypeError(
+            f"{what}: `{role}` must be a numeric array, got dtype {arr.dtype}")
     if arr.ndim == 0:
         raise ValueError(f"{what}: `{role}` must have a batch dimension, got a scalar")
     if arr.shape[0] == 0:

@@ -61,11 +61,11 @@ class Trainer:
         if loss is not None:
             self._loss_fns = self._resolve_losses(loss, losses_mod)
         if metrics is not None and not isinstance(metrics, (list, tuple, dict)):
-            raise TypeError(
+            raise ValueError(
                 f"Expected `metrics` argument to be a list, tuple, or dict. "
                 f"Received instead: metrics={metrics} of type {type(metrics)}")
         if weighted_metrics is not None and not isinstance(weighted_metrics, (list, tuple, dict)):
-            raise TypeError(
+            raise ValueError(
                 f"Expected `weighted_metrics` argument to be a list, tuple, or dict. "
                 f"Received instead: weighted_metrics={weighted_metrics} of type "
                 f"{type(weighted_metrics)}")
@@ -169,10 +169,15 @@ class Trainer:
         self._compile_metrics = [slot[1] for slot in self._metric_slots]
 
     def _require_compiled(self, what):
-        if not self.compiled or self._loss_fns is None:
-            raise RuntimeError(
-                f"You must call `compile()` with a loss before calling `{what}()` "
-                f"on model '{self.name}'.")
+        # ValueError with Keras's messages (Keras raises ValueError for both).
+        if not self.compiled:
+            raise ValueError(
+                f"You must call `compile()` before using the model (`{what}()` on model "
+                f"'{self.name}').")
+        if self._loss_fns is None:
+            raise ValueError(
+                f"No loss to compute. Provide a `loss` argument in `compile()` (`{what}()` "
+                f"on model '{self.name}').")
 
     # ----- one step ------------------------------------------------------------
     def _loss_and_grad(self, y, y_pred, sample_weight, logits_layer=None):
