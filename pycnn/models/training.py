@@ -345,10 +345,20 @@ class Trainer:
             self._ensure_built(first[0] if isinstance(first, list) else first)
 
     def _evaluate_adapter(self, adapter, callbacks=None, verbose=0):
+        # fit's validation pass: Keras runs it through evaluate, so the
+        # callbacks see on_test_begin / on_test_batch_* / on_test_end.
         self.reset_metrics()
         logs = {}
-        for xb, yb, swb in adapter.epoch_batches():
+        if callbacks is not None:
+            callbacks.on_test_begin()
+        for step, (xb, yb, swb) in enumerate(adapter.epoch_batches()):
+            if callbacks is not None:
+                callbacks.on_test_batch_begin(step)
             logs = self._test_step(xb, yb, swb)
+            if callbacks is not None:
+                callbacks.on_test_batch_end(step, logs)
+        if callbacks is not None:
+            callbacks.on_test_end(logs)
         return logs
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
