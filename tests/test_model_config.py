@@ -47,3 +47,10 @@ def test_clone_model_and_json():
     assert not np.array_equal(c.get_weights()[0], m.get_weights()[0])
     m2 = keras.models.model_from_json(m.to_json())
     assert [l.name for l in m2.layers] == [l.name for l in m.layers] and m2.count_params() == 35
+
+
+def test_output_names():
+    a = keras.Input((5,))
+    h = layers.Dense(4, name="h")(a)
+    m = keras.Model(a, [layers.Dense(1, name="reg")(h), layers.Dense(3, name="cls")(h)])
+    assert m.output_names == ["reg", "cls"]   # as Keras

@@ -154,6 +154,12 @@ class Model(Trainer, Layer):
         raise ValueError(f"No such layer: {name}. Existing layers are: "
                          f"{[l.name for l in self.layers]}.")
 
+    @property
+    def output_names(self):
+        """The output layers' names (Keras's Functional.output_names), the keys
+        of dict losses, metrics and targets."""
+        return self._output_names()
+
     def compute_output_shape(self, input_shape):
         shapes = [t.shape for t in self.outputs]
         return shapes if len(shapes) > 1 else shapes[0]
