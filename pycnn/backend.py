@@ -58,6 +58,7 @@ class Variable:
         self.name = name
         self.path = path or name
         self._trainable = bool(trainable)
+        self.regularizer = None   # set by Layer.add_weight (pycnn.regularizers)
 
     @property
     def value(self):

@@ -118,6 +118,10 @@ class Layer:
             self._trainable_variables.append(var)
         else:
             self._non_trainable_variables.append(var)
+        # Keras's `<weight>_regularizer` arguments (kernel_, bias_, ...;
+        # recurrent_regularizer for the recurrent_kernel).
+        arg = "recurrent_regularizer" if name == "recurrent_kernel" else f"{name}_regularizer"
+        var.regularizer = getattr(self, arg, None) if trainable else None
         return var
 
     @property
@@ -174,6 +178,12 @@ class Layer:
     def non_trainable_weights(self):
         trainable_ids = {id(w) for w in self.trainable_weights}
         return [w for w in self.weights if id(w) not in trainable_ids]
+
+    @property
+    def losses(self):
+        """The weight regularization penalties (floats), as Keras's layer.losses."""
+        return [v.regularizer(v.value) for v in self.trainable_weights
+                if getattr(v, "regularizer", None) is not None]
 
     trainable_variables = trainable_weights
     non_trainable_variables = non_trainable_weights

@@ -6,7 +6,7 @@ Also the Keras argument rules shared with the pooling layers
 """
 import numpy as np
 
-from pycnn import activations
+from pycnn import activations, regularizers
 from pycnn.layers import fused
 from pycnn.layers.base import Layer, shape_str
 from pycnn.ops import conv as conv_ops
@@ -139,9 +139,9 @@ class BaseConv(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
-        # Accepted for Keras compatibility; pycnn applies none of them yet.
-        self.kernel_regularizer = kernel_regularizer
-        self.bias_regularizer = bias_regularizer
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        # Accepted for Keras compatibility; pycnn does not apply them.
         self.activity_regularizer = activity_regularizer
         self.kernel_constraint = kernel_constraint
         self.bias_constraint = bias_constraint
@@ -256,7 +256,8 @@ class BaseConv(Layer):
             activation=activations.serialize(self.activation), use_bias=self.use_bias,
             kernel_initializer=_serialize_initializer(initializers, self.kernel_initializer),
             bias_initializer=_serialize_initializer(initializers, self.bias_initializer),
-            kernel_regularizer=self.kernel_regularizer, bias_regularizer=self.bias_regularizer,
+            kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+            bias_regularizer=regularizers.serialize(self.bias_regularizer),
             activity_regularizer=self.activity_regularizer,
             kernel_constraint=self.kernel_constraint, bias_constraint=self.bias_constraint)
         return cfg

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from pycnn import activations
+from pycnn import activations, regularizers
 from pycnn import random as prandom
 from pycnn.layers.base import Layer, shape_str
 from pycnn.layers import fused
@@ -35,6 +35,8 @@ class Dense(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
 
     def build(self, input_shape):
         self._check_rank(input_shape, min_rank=2)
@@ -102,7 +104,9 @@ class Dense(Layer):
     def get_config(self):
         cfg = super().get_config()
         cfg.update(units=self.units, activation=activations.serialize(self.activation),
-                   use_bias=self.use_bias)
+                   use_bias=self.use_bias,
+                   kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+                   bias_regularizer=regularizers.serialize(self.bias_regularizer))
         return cfg
 
 

@@ -31,6 +31,23 @@ def _unique_log_name(name, weighted, taken, output=None):
     return key
 
 
+def _regularization(weights, grads=None):
+    """(penalty, grads): as Keras, the loss includes the trainable weights'
+    regularization penalties (pycnn.regularizers) and, given the gradients
+    (aligned to ``weights``), each penalty's gradient is added to its weight's."""
+    penalty, copied = 0.0, False
+    for i, var in enumerate(weights):
+        reg = var.regularizer
+        if reg is None:
+            continue
+        penalty += reg(var.value)
+        if grads is not None:
+            if not copied:   # the backward pass's list stays as it was
+                grads, copied = list(grads), True
+            grads[i] = grads[i] + reg.gradient(var.value)
+    return penalty, grads
+
+
 class Trainer:
     def __init__(self):
         self.optimizer = None
@@ -265,9 +282,12 @@ class Trainer:
             sums_pairs = getattr(self.optimizer, "_sums_outer_grads", None)
             with outer_grads(sums_pairs is not None and sums_pairs()):
                 _, grads = self.backward(cache, dy, need_dx=False)
+        weights = self.trainable_weights
+        penalty, grads = _regularization(weights, grads)
+        loss += penalty
         # The optimizer checks every gradient (shape, finite) before it writes
         # anything and reports non-finite ones: a failed step changes nothing.
-        if math.isfinite(loss) and self.optimizer._apply(grads, self.trainable_weights):
+        if math.isfinite(loss) and self.optimizer._apply(grads, weights):
             updates.apply()
         elif not getattr(self, "_warned_nonfinite", False):
             self._warned_nonfinite = True
@@ -281,7 +301,8 @@ class Trainer:
     def _test_step(self, x, y, sample_weight=None):
         with model_lock(self).read():
             y_pred = self._forward_inference(x)
-        self._last_loss, _ = self._loss_and_grad(y, y_pred, sample_weight)
+        loss, _ = self._loss_and_grad(y, y_pred, sample_weight)
+        self._last_loss = loss + _regularization(self.trainable_weights)[0]
         self._update_metrics(y, y_pred, sample_weight, data_adapter.batch_len(x))
         return self._logs()
 

@@ -78,7 +78,10 @@ def convert_value(value, custom_objects=None):
     module = str(value.get("module", ""))
     if module.startswith("keras.initializers"):
         return deserialize_initializer(value, custom_objects)
-    if module.startswith(("keras.regularizers", "keras.constraints")):
+    if module.startswith("keras.regularizers"):
+        from pycnn import regularizers
+        return regularizers.deserialize(value, custom_objects)
+    if module.startswith("keras.constraints"):
         warnings.warn(f"pycnn does not apply {class_name}; it is ignored.", stacklevel=3)
         return None
     if module.startswith(("keras.layers", "keras.src.models", "keras")) and \
