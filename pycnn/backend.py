@@ -59,6 +59,7 @@ class Variable:
         self.path = path or name
         self._trainable = bool(trainable)
         self.regularizer = None   # set by Layer.add_weight (pycnn.regularizers)
+        self.constraint = None    # and pycnn.constraints
 
     @property
     def value(self):

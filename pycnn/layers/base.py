@@ -118,10 +118,11 @@ class Layer:
             self._trainable_variables.append(var)
         else:
             self._non_trainable_variables.append(var)
-        # Keras's `<weight>_regularizer` arguments (kernel_, bias_, ...;
-        # recurrent_regularizer for the recurrent_kernel).
-        arg = "recurrent_regularizer" if name == "recurrent_kernel" else f"{name}_regularizer"
-        var.regularizer = getattr(self, arg, None) if trainable else None
+        # Keras's `<weight>_regularizer` / `_constraint` arguments (kernel_,
+        # bias_, ...; recurrent_ for the recurrent_kernel).
+        arg = "recurrent" if name == "recurrent_kernel" else name
+        var.regularizer = getattr(self, f"{arg}_regularizer", None) if trainable else None
+        var.constraint = getattr(self, f"{arg}_constraint", None) if trainable else None
         return var
 
     @property

@@ -6,7 +6,7 @@ Also the Keras argument rules shared with the pooling layers
 """
 import numpy as np
 
-from pycnn import activations, regularizers
+from pycnn import activations, constraints, regularizers
 from pycnn.layers import fused
 from pycnn.layers.base import Layer, shape_str
 from pycnn.ops import conv as conv_ops
@@ -141,10 +141,10 @@ class BaseConv(Layer):
         self.bias_initializer = bias_initializer
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        # Accepted for Keras compatibility; pycnn does not apply them.
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        # Accepted for Keras compatibility; pycnn does not apply it.
         self.activity_regularizer = activity_regularizer
-        self.kernel_constraint = kernel_constraint
-        self.bias_constraint = bias_constraint
 
     # ----- shapes ------------------------------------------------------------
     def build(self, input_shape):
@@ -259,7 +259,8 @@ class BaseConv(Layer):
             kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
             bias_regularizer=regularizers.serialize(self.bias_regularizer),
             activity_regularizer=self.activity_regularizer,
-            kernel_constraint=self.kernel_constraint, bias_constraint=self.bias_constraint)
+            kernel_constraint=constraints.serialize(self.kernel_constraint),
+            bias_constraint=constraints.serialize(self.bias_constraint))
         return cfg
 
 

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from pycnn import activations, regularizers
+from pycnn import activations, constraints, regularizers
 from pycnn import random as prandom
 from pycnn.layers.base import Layer, shape_str
 from pycnn.layers import fused
@@ -37,6 +37,8 @@ class Dense(Layer):
         self.bias_initializer = bias_initializer
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def build(self, input_shape):
         self._check_rank(input_shape, min_rank=2)
@@ -106,7 +108,9 @@ class Dense(Layer):
         cfg.update(units=self.units, activation=activations.serialize(self.activation),
                    use_bias=self.use_bias,
                    kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
-                   bias_regularizer=regularizers.serialize(self.bias_regularizer))
+                   bias_regularizer=regularizers.serialize(self.bias_regularizer),
+                   kernel_constraint=constraints.serialize(self.kernel_constraint),
+                   bias_constraint=constraints.serialize(self.bias_constraint))
         return cfg
 
 

@@ -1,7 +1,7 @@
 """BatchNormalization (Keras 3): gamma, beta, moving_mean, moving_variance."""
 import numpy as np
 
-from pycnn import regularizers
+from pycnn import constraints, regularizers
 from pycnn.backend import StateUpdates
 from pycnn.layers.base import Layer, shape_str
 from pycnn.ops import norm as norm_ops
@@ -42,9 +42,8 @@ class BatchNormalization(Layer):
         self.moving_variance_initializer = moving_variance_initializer
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        # Accepted for Keras compatibility; pycnn does not apply them.
-        self.beta_constraint = beta_constraint
-        self.gamma_constraint = gamma_constraint
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self.synchronized = bool(synchronized)
         self.gamma = self.beta = None
 
@@ -147,5 +146,7 @@ class BatchNormalization(Layer):
                    moving_variance_initializer=self.moving_variance_initializer,
                    beta_regularizer=regularizers.serialize(self.beta_regularizer),
                    gamma_regularizer=regularizers.serialize(self.gamma_regularizer),
+                   beta_constraint=constraints.serialize(self.beta_constraint),
+                   gamma_constraint=constraints.serialize(self.gamma_constraint),
                    synchronized=self.synchronized)
         return cfg

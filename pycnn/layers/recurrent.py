@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from pycnn import activations, initializers, regularizers
+from pycnn import activations, constraints, initializers, regularizers
 from pycnn import random as prandom
 from pycnn.layers.base import Layer, shape_str
 from pycnn.ops import rnn as rnn_ops
@@ -102,6 +102,9 @@ class _Recurrent(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.dropout = _check_rate(self.name, "dropout", dropout)
         self.recurrent_dropout = _check_rate(self.name, "recurrent_dropout", recurrent_dropout)
         if self.recurrent_dropout > 0.0:
@@ -254,6 +257,9 @@ class _Recurrent(Layer):
             kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
             recurrent_regularizer=regularizers.serialize(self.recurrent_regularizer),
             bias_regularizer=regularizers.serialize(self.bias_regularizer),
+            kernel_constraint=constraints.serialize(self.kernel_constraint),
+            recurrent_constraint=constraints.serialize(self.recurrent_constraint),
+            bias_constraint=constraints.serialize(self.bias_constraint),
             dropout=self.dropout, recurrent_dropout=self.recurrent_dropout, seed=self.seed,
             return_sequences=self.return_sequences, return_state=self.return_state,
             go_backwards=self.go_backwards, stateful=self.stateful, unroll=self.unroll)
@@ -282,7 +288,8 @@ class LSTM(_Recurrent):
             use_bias=use_bias, kernel_initializer=kernel_initializer,
             recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
             kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
+            bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
             dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed,
             return_sequences=return_sequences, return_state=return_state,
             go_backwards=go_backwards, stateful=stateful, unroll=unroll,
@@ -346,7 +353,8 @@ class GRU(_Recurrent):
             use_bias=use_bias, kernel_initializer=kernel_initializer,
             recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
             kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
+            bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
             dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed,
             return_sequences=return_sequences, return_state=return_state,
             go_backwards=go_backwards, stateful=stateful, unroll=unroll,

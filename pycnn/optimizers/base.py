@@ -24,6 +24,14 @@ def _as_float32_scalar(value, what):
     return np.float32(value)
 
 
+def _apply_constraints(variables):
+    """Project each updated variable that has a constraint (pycnn.constraints),
+    after the step, as Keras's optimizer does."""
+    for v in variables:
+        if v.constraint is not None:
+            v.assign(v.constraint(v._value))
+
+
 class Optimizer:
     # Subclasses: the initial slot value, and _slot_groups() below.
     _slot_initial_value = 0.0
@@ -203,6 +211,7 @@ class Optimizer:
         for v in state[0]:
             v._version += 1
         self.iterations += 1
+        _apply_constraints(state[0])
         return True
 
     def _sums_outer_grads(self):
@@ -222,6 +231,7 @@ class Optimizer:
             self._update(variable._value, grad, slots, lr, decay)
             variable._version += 1
         self.iterations += 1
+        _apply_constraints(variables)
         return True
 
     def _fused_arguments(self, variables):

@@ -82,8 +82,8 @@ def convert_value(value, custom_objects=None):
         from pycnn import regularizers
         return regularizers.deserialize(value, custom_objects)
     if module.startswith("keras.constraints"):
-        warnings.warn(f"pycnn does not apply {class_name}; it is ignored.", stacklevel=3)
-        return None
+        from pycnn import constraints
+        return constraints.deserialize(value, custom_objects)
     if module.startswith(("keras.layers", "keras.src.models", "keras")) and \
             "config" in value and class_name in registry.layer_classes(custom_objects):
         return deserialize_layer(value, custom_objects)
