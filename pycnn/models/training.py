@@ -356,6 +356,8 @@ class Trainer:
             train.on_epoch_end()
             if self.stop_training:
                 break
+        if epochs > initial_epoch:   # as Keras: EMA weights replace the trained ones
+            self.optimizer.finalize_variable_values(self.trainable_weights)
         cbs.on_train_end(epoch_logs)
         return self.history
 

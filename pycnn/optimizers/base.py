@@ -54,9 +54,13 @@ class Optimizer:
         self.clipnorm = clipnorm
         self.clipvalue = clipvalue
         self.global_clipnorm = global_clipnorm
-        self.use_ema = use_ema  # accepted for compatibility; EMA is not applied
+        self.use_ema = bool(use_ema)
+        if self.use_ema and not 0 <= ema_momentum <= 1:
+            raise ValueError("`ema_momentum` must be in the range [0, 1]. "
+                             f"Received: ema_momentum={ema_momentum}")
         self.ema_momentum = ema_momentum
         self.ema_overwrite_frequency = ema_overwrite_frequency
+        self._averages = {}   # use_ema: id(variable) -> moving average (ndarray)
         self.loss_scale_factor = loss_scale_factor
         self.gradient_accumulation_steps = gradient_accumulation_steps
         self.iterations = 0
@@ -210,9 +214,35 @@ class Optimizer:
             return False
         for v in state[0]:
             v._version += 1
-        self.iterations += 1
-        _apply_constraints(state[0])
+        self._after_update(state[0])
         return True
+
+    def _after_update(self, variables):
+        """Keras's order after the update: moving averages (use_ema), their
+        periodic overwrite, the step count, then the constraints."""
+        if self.use_ema:
+            momentum = self.ema_momentum if self.iterations != 0 else 0.0
+            for v in variables:
+                avg = self._averages.get(id(v))
+                if avg is None:
+                    avg = self._averages[id(v)] = np.zeros_like(v._value)
+                avg *= np.float32(momentum)
+                avg += np.float32(1 - momentum) * v._value
+            if self.ema_overwrite_frequency and \
+                    (self.iterations + 1) % self.ema_overwrite_frequency == 0:
+                self.finalize_variable_values(variables)
+        self.iterations += 1
+        _apply_constraints(variables)
+
+    def finalize_variable_values(self, var_list):
+        """With use_ema, set the variables to their moving averages (fit does
+        this at its end, as Keras's)."""
+        if not self.use_ema:
+            return
+        for v in var_list:
+            avg = self._averages.get(id(v))
+            if avg is not None:
+                v.assign(avg)
 
     def _sums_outer_grads(self):
         """Whether a training step may hand this optimizer OuterProductGrad
@@ -230,8 +260,7 @@ class Optimizer:
             slots = [s._value for s in self._slots[id(variable)][1].values()]
             self._update(variable._value, grad, slots, lr, decay)
             variable._version += 1
-        self.iterations += 1
-        _apply_constraints(variables)
+        self._after_update(variables)
         return True
 
     def _fused_arguments(self, variables):
