@@ -247,3 +247,24 @@ def test_fit_and_predict_reject_nan_inputs_by_name():
         m.predict(x, verbose=0)
     with pytest.raises(ValueError, match="NaN or Inf"):
         m.fit(x, np.zeros((8, 2), np.float32), verbose=0)
+
+
+def test_polynomial_and_restart_schedules_equal_keras():
+    # keras.optimizers.schedules values for steps 0..11 (Keras 3.15)
+    cases = [
+        (schedules.PolynomialDecay(0.1, 4, end_learning_rate=0.01, power=2, cycle=True),
+         [0.1, 0.060625, 0.0325, 0.015625, 0.01, 0.0226563, 0.015625, 0.0114063, 0.01,
+          0.015625, 0.0125, 0.010625]),
+        (schedules.PolynomialDecay(0.1, 5),
+         [0.1, 0.08002, 0.06004, 0.04006, 0.02008] + [0.0001] * 7),
+        (schedules.CosineDecayRestarts(0.1, 3),
+         [0.1, 0.075, 0.025, 0.1, 0.0933013, 0.075, 0.05, 0.025, 0.0066987, 0.1, 0.0982963,
+          0.0933013]),
+        (schedules.CosineDecayRestarts(0.2, 3, t_mul=1.5, m_mul=0.8),
+         [0.2, 0.15, 0.05, 0.16, 0.1412836, 0.0938919, 0.04, 0.0048246, 0.1262749, 0.1130268,
+          0.0893491, 0.0602787]),
+    ]
+    for schedule, want in cases:
+        assert [float(schedule(i)) for i in range(12)] == pytest.approx(want, abs=2e-7)
+        clone = optimizers.deserialize(optimizers.serialize(optimizers.SGD(schedule)))
+        assert float(clone._learning_rate(5)) == pytest.approx(want[5], abs=2e-7)
