@@ -268,3 +268,35 @@ def test_polynomial_and_restart_schedules_equal_keras():
         assert [float(schedule(i)) for i in range(12)] == pytest.approx(want, abs=2e-7)
         clone = optimizers.deserialize(optimizers.serialize(optimizers.SGD(schedule)))
         assert float(clone._learning_rate(5)) == pytest.approx(want[5], abs=2e-7)
+
+
+def test_gradient_accumulation_equals_keras():
+    # Keras 3.15, same model/data: losses, iterations (updates), first kernel
+    # row and BatchNormalization's moving mean after 2 epochs of 5 batches.
+    import pycnn as keras
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((10, 3)).astype("float32")
+    y = rng.standard_normal((10, 2)).astype("float32")
+    cases = [
+        (lambda: optimizers.SGD(0.1, momentum=0.5, gradient_accumulation_steps=2),
+         [4.92625, 1.29551], 5, [0.34885, 0.82435, 0.34012, -1.3029]),
+        (lambda: optimizers.Adam(0.05, gradient_accumulation_steps=3),
+         [7.99372, 5.25346], 3, [0.20664, 0.96886, 0.35943, -1.40058]),
+        (lambda: optimizers.RMSprop(0.01, gradient_accumulation_steps=2, clipnorm=0.1),
+         [7.85898, 6.01293], 5, [0.286, 0.90691, 0.36505, -1.32012]),
+    ]
+    for make, losses, iterations, row in cases:
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="tanh"),
+                              keras.layers.BatchNormalization(), keras.layers.Dense(2)])
+        r = np.random.default_rng(1)
+        m.set_weights([np.abs(r.standard_normal(w.shape)).astype("float32") + 0.5
+                       if "variance" in w.path else r.standard_normal(w.shape).astype("float32")
+                       for w in m.weights])
+        opt = make()
+        m.compile(opt, "mse")
+        h = m.fit(x, y, epochs=2, batch_size=2, shuffle=False, verbose=0).history
+        assert h["loss"] == pytest.approx(losses, abs=3e-5)
+        assert opt.iterations == iterations
+        np.testing.assert_allclose(m.get_weights()[0][0], row, atol=2e-5)
+    with pytest.raises(ValueError, match=">= 2"):
+        optimizers.SGD(gradient_accumulation_steps=1)

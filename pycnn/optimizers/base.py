@@ -62,7 +62,13 @@ class Optimizer:
         self.ema_overwrite_frequency = ema_overwrite_frequency
         self._averages = {}   # use_ema: id(variable) -> moving average (ndarray)
         self.loss_scale_factor = loss_scale_factor
+        if gradient_accumulation_steps and (
+                not isinstance(gradient_accumulation_steps, int) or
+                gradient_accumulation_steps < 2):
+            raise ValueError("`gradient_accumulation_steps` must be an integer >= 2. Received: "
+                             f"gradient_accumulation_steps={gradient_accumulation_steps}")
         self.gradient_accumulation_steps = gradient_accumulation_steps
+        self._accumulated, self._accumulated_count = None, 0
         self.iterations = 0
         self._learning_rate = None
         self.learning_rate = learning_rate
@@ -181,6 +187,12 @@ class Optimizer:
             raise ValueError(
                 f"Optimizer {self.name!r}: got {len(grads)} gradients for "
                 f"{len(trainable_variables)} variables")
+        if self.gradient_accumulation_steps:
+            grads = self._accumulate(grads)
+            if grads is None:
+                return True   # a step that only accumulates: the variables stay
+            if grads is False:
+                return False
         clipping = bool(self.clipnorm or self.global_clipnorm or self.clipvalue)
         given = grads
         slow = clipping or any(g is None for g in grads)
@@ -216,6 +228,26 @@ class Optimizer:
             v._version += 1
         self._after_update(state[0])
         return True
+
+    def _accumulate(self, grads):
+        """gradient_accumulation_steps=n, as Keras: each call adds the gradients
+        to the sums; every n-th returns their mean for the update (else None;
+        False for a non-finite gradient, which changes nothing). ``iterations``
+        counts updates, as Keras's does."""
+        grads = materialized(grads)
+        if not all(g is None or np.isfinite(np.asarray(g)).all() for g in grads):
+            return False
+        if self._accumulated is None or len(self._accumulated) != len(grads):
+            self._accumulated = [None] * len(grads)
+        self._accumulated = [a if g is None else (np.array(g, np.float32) if a is None else a + g)
+                             for a, g in zip(self._accumulated, grads)]
+        self._accumulated_count += 1
+        if self._accumulated_count < self.gradient_accumulation_steps:
+            return None
+        n = np.float32(self.gradient_accumulation_steps)
+        out = [None if a is None else a / n for a in self._accumulated]
+        self._accumulated, self._accumulated_count = None, 0
+        return out
 
     def _after_update(self, variables):
         """Keras's order after the update: moving averages (use_ema), their
