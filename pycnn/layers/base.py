@@ -16,6 +16,7 @@ can serve several graph nodes and several threads at once.
 """
 
 import inspect
+import warnings
 
 import numpy as np
 
@@ -67,6 +68,14 @@ class Node:
             layer, node_index, _ = t._keras_history
             parents.append(layer._inbound_nodes[node_index])
         return parents
+
+
+def warn_activity_regularizer(layer, activity_regularizer):
+    """pycnn does not add activity penalties to the loss (Keras does): say so
+    rather than train differently in silence."""
+    if activity_regularizer is not None:
+        warnings.warn(f"Layer '{layer.name}': activity_regularizer is not applied by pycnn "
+                      "(the loss will not include it)", UserWarning, stacklevel=3)
 
 
 class Layer:

@@ -8,7 +8,7 @@ import numpy as np
 
 from pycnn import activations, constraints, regularizers
 from pycnn.layers import fused
-from pycnn.layers.base import Layer, shape_str
+from pycnn.layers.base import Layer, shape_str, warn_activity_regularizer
 from pycnn.ops import conv as conv_ops
 from pycnn.ops.conv import padding_amounts
 
@@ -144,6 +144,7 @@ class BaseConv(Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         # Accepted for Keras compatibility; pycnn does not apply it.
+        warn_activity_regularizer(self, activity_regularizer)
         self.activity_regularizer = activity_regularizer
 
     # ----- shapes ------------------------------------------------------------

@@ -17,7 +17,7 @@ import numpy as np
 
 from pycnn import activations, constraints, initializers, regularizers
 from pycnn import random as prandom
-from pycnn.layers.base import Layer, shape_str
+from pycnn.layers.base import Layer, shape_str, warn_activity_regularizer
 from pycnn.ops import rnn as rnn_ops
 
 # Activations the recurrent kernels apply elementwise (codes 0..9).
@@ -102,6 +102,7 @@ class _Recurrent(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        warn_activity_regularizer(self, activity_regularizer)
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.recurrent_constraint = constraints.get(recurrent_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
@@ -288,7 +289,8 @@ class LSTM(_Recurrent):
             use_bias=use_bias, kernel_initializer=kernel_initializer,
             recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
             kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+            bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
             recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
             dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed,
             return_sequences=return_sequences, return_state=return_state,
@@ -353,7 +355,8 @@ class GRU(_Recurrent):
             use_bias=use_bias, kernel_initializer=kernel_initializer,
             recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
             kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+            bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
             recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
             dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed,
             return_sequences=return_sequences, return_state=return_state,
