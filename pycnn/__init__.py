@@ -46,7 +46,7 @@ def set_isa(name):
 
 
 from pycnn import activations, initializers, layers, losses, metrics, models  # noqa: E402
-from pycnn import callbacks, optimizers, utils  # noqa: E402
+from pycnn import callbacks, constraints, optimizers, regularizers, utils  # noqa: E402
 from pycnn.backend import Variable, KerasTensor, clear_session  # noqa: E402
 from pycnn.layers import Input, InputLayer, Layer  # noqa: E402
 from pycnn.models import Model, Sequential  # noqa: E402

@@ -144,6 +144,52 @@ def mish(x):
     return (x * np.tanh(_ops.act_forward(x, SOFTPLUS))).astype(np.float32)
 
 
+# Keras 3's other elementwise activations, in NumPy (float32 in and out).
+def celu(x, alpha=1.0):
+    x = np.asarray(x, np.float32)
+    return (np.maximum(x, 0) + alpha * np.expm1(np.minimum(x, 0) / alpha)).astype(np.float32)
+
+
+def squareplus(x, b=4):
+    x = np.asarray(x, np.float32)
+    return ((x + np.sqrt(np.square(x) + np.float32(b))) / 2).astype(np.float32)
+
+
+def soft_shrink(x, threshold=0.5):
+    x = np.asarray(x, np.float32)
+    return np.where(x > threshold, x - threshold,
+                    np.where(x < -threshold, x + threshold, 0)).astype(np.float32)
+
+
+def hard_shrink(x, threshold=0.5):
+    x = np.asarray(x, np.float32)
+    return np.where(np.abs(x) > threshold, x, 0).astype(np.float32)
+
+
+def sparse_plus(x):
+    x = np.asarray(x, np.float32)
+    return np.where(x <= -1, 0, np.where(x < 1, 0.25 * np.square(x + 1), x)).astype(np.float32)
+
+
+def sparse_sigmoid(x):
+    x = np.asarray(x, np.float32)
+    return np.where(x <= -1, 0, np.where(x >= 1, 1, 0.5 * (x + 1))).astype(np.float32)
+
+
+def tanh_shrink(x):
+    x = np.asarray(x, np.float32)
+    return (x - np.tanh(x)).astype(np.float32)
+
+
+def hard_tanh(x):
+    return np.clip(np.asarray(x, np.float32), -1, 1)
+
+
+def log_sigmoid(x):
+    x = np.asarray(x, np.float64)   # -softplus(-x), stable for large |x|
+    return (np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))).astype(np.float32)
+
+
 def _on_last_axis(fn, x, axis):
     """Apply a last-axis kernel along ``axis`` (an int or a tuple of ints)."""
     x = np.asarray(x, np.float32)
@@ -206,6 +252,19 @@ def _d_gelu_tanh(x, y):
 
 def _d_relu6(x, y):
     return ((x > 0) & (x < 6)).astype(np.float32)
+
+
+_ELEMENTWISE_DERIVATIVES = {
+    "celu": lambda x, y: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0))),
+    "squareplus": lambda x, y: 0.5 * (1 + x / np.sqrt(np.square(x) + 4.0)),
+    "soft_shrink": lambda x, y: (np.abs(x) > 0.5).astype(np.float32),
+    "hard_shrink": lambda x, y: (np.abs(x) > 0.5).astype(np.float32),
+    "sparse_plus": lambda x, y: np.where(x <= -1, 0.0, np.where(x < 1, 0.5 * (x + 1), 1.0)),
+    "sparse_sigmoid": lambda x, y: ((x > -1) & (x < 1)) * 0.5,
+    "tanh_shrink": lambda x, y: np.square(np.tanh(x)),
+    "hard_tanh": lambda x, y: ((x > -1) & (x < 1)).astype(np.float32),
+    "log_sigmoid": lambda x, y: 1.0 / (1.0 + np.exp(np.asarray(x, np.float64))),
+}
 
 
 def _log_softmax_backward(x, y, dy):
@@ -287,6 +346,12 @@ _BUILTINS = {
     "log_softmax": (log_softmax, lambda: Activation("log_softmax", fn=log_softmax,
                                                     backward=_log_softmax_backward)),
 }
+for _name, _fn in [("celu", celu), ("squareplus", squareplus), ("soft_shrink", soft_shrink),
+                   ("hard_shrink", hard_shrink), ("sparse_plus", sparse_plus),
+                   ("sparse_sigmoid", sparse_sigmoid), ("tanh_shrink", tanh_shrink),
+                   ("hard_tanh", hard_tanh), ("log_sigmoid", log_sigmoid)]:
+    _BUILTINS[_name] = (_fn, lambda n=_name, f=_fn: Activation(
+        n, fn=f, derivative=_ELEMENTWISE_DERIVATIVES[n]))
 _ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
 _BY_FUNCTION = {id(fn): name for name, (fn, _) in _BUILTINS.items()}
 _BY_FUNCTION[id(swish)] = "silu"

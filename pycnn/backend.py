@@ -14,6 +14,11 @@ _name_counts = defaultdict(int)
 _name_lock = threading.Lock()
 
 
+class InvalidDtypeError(TypeError, ValueError):
+    """Input data of a non-numeric dtype (strings, objects). Keras raises
+    ValueError ("Invalid dtype: ..."); pycnn raised TypeError, so this is both."""
+
+
 def to_snake_case(name):
     """Keras's class-name -> layer-name rule (``Conv2D`` -> ``conv2d``)."""
     name = re.sub(r"\W+", "", name)
@@ -53,6 +58,8 @@ class Variable:
         self.name = name
         self.path = path or name
         self._trainable = bool(trainable)
+        self.regularizer = None   # set by Layer.add_weight (pycnn.regularizers)
+        self.constraint = None    # and pycnn.constraints
 
     @property
     def value(self):

@@ -27,8 +27,10 @@ def weights_unchanged(model, before):
 
 def test_wrong_rank_and_shape_name_layer_and_shapes():
     model = mnist_like()
-    with pytest.raises(ValueError, match=r"\(None, 8, 8, 1\).*\(10, 8, 8\)"):
-        model.predict(np.zeros((10, 8, 8), np.float32), verbose=0)
+    with pytest.raises(ValueError, match=r"\(None, 8, 8, 1\).*\(10, 8\)"):
+        model.predict(np.zeros((10, 8), np.float32), verbose=0)
+    # Keras adds the missing channel axis of 1 (Functional._adjust_input_rank)
+    assert model.predict(np.zeros((10, 8, 8), np.float32), verbose=0).shape == (10, 3)
     with pytest.raises(ValueError, match=r"\(None, 8, 8, 1\).*\(2, 9, 8, 1\)"):
         model.predict(np.zeros((2, 9, 8, 1), np.float32), verbose=0)
     dense = Dense(4)
@@ -58,6 +60,23 @@ def test_strings_and_objects_are_refused():
     model = mnist_like()
     with pytest.raises(TypeError):
         model.predict(np.array([["a"]]), verbose=0)
+    # Keras raises ValueError ("Invalid dtype: object"): the error is both
+    with pytest.raises(ValueError, match="dtype object"):
+        model.predict(np.array([[None]]), verbose=0)
+    with pytest.raises(ValueError, match="dtype <U1"):
+        Dense(2)(np.array([["a", "b"]]))
+
+
+def test_compile_mistakes_raise_value_error_as_keras():
+    model = mnist_like()
+    with pytest.raises(ValueError, match="Expected `metrics` argument to be a list"):
+        model.compile("adam", "mse", metrics="accuracy")
+    model = Sequential([Dense(2)])
+    model.compile("adam")
+    with pytest.raises(ValueError, match="No loss to compute"):
+        model.fit(np.zeros((2, 3)), np.zeros((2, 2)), verbose=0)
+    with pytest.raises(ValueError, match=r"You must call `compile\(\)`"):
+        Sequential([Dense(2)]).evaluate(np.zeros((2, 3)), np.zeros((2, 2)), verbose=0)
 
 
 def test_x_and_y_lengths_differ():
@@ -115,7 +134,7 @@ def test_failed_step_midway_leaves_weights_and_bn_stats_unchanged():
 
 def test_uncompiled_and_unbuilt_errors():
     model = Sequential([Dense(2)])
-    with pytest.raises(RuntimeError, match="compile"):
+    with pytest.raises(ValueError, match="compile"):   # as Keras
         model.fit(np.zeros((2, 3)), np.zeros((2, 2)), verbose=0)
     with pytest.raises(ValueError):
         model.count_params()

@@ -200,7 +200,8 @@ def test_get_and_config():
         assert type(optimizers.get(name)) is cls
     adam = optimizers.Adam(learning_rate=0.01)
     assert optimizers.get(adam) is adam
-    with pytest.raises(ValueError):
+    # Keras's message names the string as given
+    with pytest.raises(ValueError, match="identifier: no_such_optimizer$"):
         optimizers.get("no_such_optimizer")
     config = optimizers.AdamW().get_config()
     assert config["weight_decay"] == 0.004 and config["learning_rate"] == pytest.approx(0.001)
@@ -246,3 +247,56 @@ def test_fit_and_predict_reject_nan_inputs_by_name():
         m.predict(x, verbose=0)
     with pytest.raises(ValueError, match="NaN or Inf"):
         m.fit(x, np.zeros((8, 2), np.float32), verbose=0)
+
+
+def test_polynomial_and_restart_schedules_equal_keras():
+    # keras.optimizers.schedules values for steps 0..11 (Keras 3.15)
+    cases = [
+        (schedules.PolynomialDecay(0.1, 4, end_learning_rate=0.01, power=2, cycle=True),
+         [0.1, 0.060625, 0.0325, 0.015625, 0.01, 0.0226563, 0.015625, 0.0114063, 0.01,
+          0.015625, 0.0125, 0.010625]),
+        (schedules.PolynomialDecay(0.1, 5),
+         [0.1, 0.08002, 0.06004, 0.04006, 0.02008] + [0.0001] * 7),
+        (schedules.CosineDecayRestarts(0.1, 3),
+         [0.1, 0.075, 0.025, 0.1, 0.0933013, 0.075, 0.05, 0.025, 0.0066987, 0.1, 0.0982963,
+          0.0933013]),
+        (schedules.CosineDecayRestarts(0.2, 3, t_mul=1.5, m_mul=0.8),
+         [0.2, 0.15, 0.05, 0.16, 0.1412836, 0.0938919, 0.04, 0.0048246, 0.1262749, 0.1130268,
+          0.0893491, 0.0602787]),
+    ]
+    for schedule, want in cases:
+        assert [float(schedule(i)) for i in range(12)] == pytest.approx(want, abs=2e-7)
+        clone = optimizers.deserialize(optimizers.serialize(optimizers.SGD(schedule)))
+        assert float(clone._learning_rate(5)) == pytest.approx(want[5], abs=2e-7)
+
+
+def test_gradient_accumulation_equals_keras():
+    # Keras 3.15, same model/data: losses, iterations (updates), first kernel
+    # row and BatchNormalization's moving mean after 2 epochs of 5 batches.
+    import pycnn as keras
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((10, 3)).astype("float32")
+    y = rng.standard_normal((10, 2)).astype("float32")
+    cases = [
+        (lambda: optimizers.SGD(0.1, momentum=0.5, gradient_accumulation_steps=2),
+         [4.92625, 1.29551], 5, [0.34885, 0.82435, 0.34012, -1.3029]),
+        (lambda: optimizers.Adam(0.05, gradient_accumulation_steps=3),
+         [7.99372, 5.25346], 3, [0.20664, 0.96886, 0.35943, -1.40058]),
+        (lambda: optimizers.RMSprop(0.01, gradient_accumulation_steps=2, clipnorm=0.1),
+         [7.85898, 6.01293], 5, [0.286, 0.90691, 0.36505, -1.32012]),
+    ]
+    for make, losses, iterations, row in cases:
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="tanh"),
+                              keras.layers.BatchNormalization(), keras.layers.Dense(2)])
+        r = np.random.default_rng(1)
+        m.set_weights([np.abs(r.standard_normal(w.shape)).astype("float32") + 0.5
+                       if "variance" in w.path else r.standard_normal(w.shape).astype("float32")
+                       for w in m.weights])
+        opt = make()
+        m.compile(opt, "mse")
+        h = m.fit(x, y, epochs=2, batch_size=2, shuffle=False, verbose=0).history
+        assert h["loss"] == pytest.approx(losses, abs=3e-5)
+        assert opt.iterations == iterations
+        np.testing.assert_allclose(m.get_weights()[0][0], row, atol=2e-5)
+    with pytest.raises(ValueError, match=">= 2"):
+        optimizers.SGD(gradient_accumulation_steps=1)

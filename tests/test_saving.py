@@ -354,6 +354,8 @@ def test_garbage_and_missing_files(tmp_path):
         load_model(bad)
     with pytest.raises(FileNotFoundError):
         load_model(tmp_path / "absent.keras")
+    with pytest.raises(ValueError, match="File not found: filepath="):   # as Keras
+        load_model(tmp_path / "absent.keras")
     with pytest.raises(FileNotFoundError):
         load_weights(dense_bn_sequential(), tmp_path / "absent.weights.h5")
 

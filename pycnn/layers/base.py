@@ -16,12 +16,13 @@ can serve several graph nodes and several threads at once.
 """
 
 import inspect
+import warnings
 
 import numpy as np
 
 from pycnn import initializers
-from pycnn.backend import (KerasTensor, Variable, floatx, standardize_shape,
-                           to_snake_case, unique_name)
+from pycnn.backend import (InvalidDtypeError, KerasTensor, Variable, floatx,
+                           standardize_shape, to_snake_case, unique_name)
 
 
 def forward_takes_mask(layer):
@@ -69,6 +70,14 @@ class Node:
         return parents
 
 
+def warn_activity_regularizer(layer, activity_regularizer):
+    """pycnn does not add activity penalties to the loss (Keras does): say so
+    rather than train differently in silence."""
+    if activity_regularizer is not None:
+        warnings.warn(f"Layer '{layer.name}': activity_regularizer is not applied by pycnn "
+                      "(the loss will not include it)", UserWarning, stacklevel=3)
+
+
 class Layer:
     """Base class of every pycnn layer (and of Model)."""
 
@@ -111,12 +120,18 @@ class Layer:
         shape = tuple(int(s) for s in shape)
         init = initializers.get(initializer)
         value = init(shape)
-        var = Variable(value, name=name or "variable", trainable=trainable,
+        # As Keras, a frozen layer's weights report trainable=False.
+        var = Variable(value, name=name or "variable", trainable=trainable and self._trainable,
                        path=f"{self.name}/{name or 'variable'}")
         if trainable:
             self._trainable_variables.append(var)
         else:
             self._non_trainable_variables.append(var)
+        # Keras's `<weight>_regularizer` / `_constraint` arguments (kernel_,
+        # bias_, ...; recurrent_ for the recurrent_kernel).
+        arg = "recurrent" if name == "recurrent_kernel" else name
+        var.regularizer = getattr(self, f"{arg}_regularizer", None) if trainable else None
+        var.constraint = getattr(self, f"{arg}_constraint", None) if trainable else None
         return var
 
     @property
@@ -130,6 +145,8 @@ class Layer:
     @trainable.setter
     def trainable(self, value):
         self._trainable = bool(value)
+        for var in self._trainable_variables:   # Keras keeps their flags in step
+            var.trainable = self._trainable
         for sub in self._sublayers:
             sub.trainable = value
 
@@ -171,6 +188,12 @@ class Layer:
     def non_trainable_weights(self):
         trainable_ids = {id(w) for w in self.trainable_weights}
         return [w for w in self.weights if id(w) not in trainable_ids]
+
+    @property
+    def losses(self):
+        """The weight regularization penalties (floats), as Keras's layer.losses."""
+        return [v.regularizer(v.value) for v in self.trainable_weights
+                if getattr(v, "regularizer", None) is not None]
 
     trainable_variables = trainable_weights
     non_trainable_variables = non_trainable_weights
@@ -283,7 +306,7 @@ class Layer:
             return x.value
         arr = np.asarray(x)
         if arr.dtype.kind not in "biuf":
-            raise TypeError(
+            raise InvalidDtypeError(
                 f"Layer \"{self.name}\" received an input of dtype {arr.dtype}; "
                 "expected a numeric array")
         return np.ascontiguousarray(arr, dtype=np.float32)

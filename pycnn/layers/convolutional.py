@@ -6,9 +6,9 @@ Also the Keras argument rules shared with the pooling layers
 """
 import numpy as np
 
-from pycnn import activations
+from pycnn import activations, constraints, regularizers
 from pycnn.layers import fused
-from pycnn.layers.base import Layer, shape_str
+from pycnn.layers.base import Layer, shape_str, warn_activity_regularizer
 from pycnn.ops import conv as conv_ops
 from pycnn.ops.conv import padding_amounts
 
@@ -139,12 +139,13 @@ class BaseConv(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
-        # Accepted for Keras compatibility; pycnn applies none of them yet.
-        self.kernel_regularizer = kernel_regularizer
-        self.bias_regularizer = bias_regularizer
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        # Accepted for Keras compatibility; pycnn does not apply it.
+        warn_activity_regularizer(self, activity_regularizer)
         self.activity_regularizer = activity_regularizer
-        self.kernel_constraint = kernel_constraint
-        self.bias_constraint = bias_constraint
 
     # ----- shapes ------------------------------------------------------------
     def build(self, input_shape):
@@ -256,9 +257,11 @@ class BaseConv(Layer):
             activation=activations.serialize(self.activation), use_bias=self.use_bias,
             kernel_initializer=_serialize_initializer(initializers, self.kernel_initializer),
             bias_initializer=_serialize_initializer(initializers, self.bias_initializer),
-            kernel_regularizer=self.kernel_regularizer, bias_regularizer=self.bias_regularizer,
+            kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+            bias_regularizer=regularizers.serialize(self.bias_regularizer),
             activity_regularizer=self.activity_regularizer,
-            kernel_constraint=self.kernel_constraint, bias_constraint=self.bias_constraint)
+            kernel_constraint=constraints.serialize(self.kernel_constraint),
+            bias_constraint=constraints.serialize(self.bias_constraint))
         return cfg
 
 

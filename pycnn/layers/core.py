@@ -3,9 +3,9 @@ import math
 
 import numpy as np
 
-from pycnn import activations
+from pycnn import activations, constraints, regularizers
 from pycnn import random as prandom
-from pycnn.layers.base import Layer, shape_str
+from pycnn.layers.base import Layer, shape_str, warn_activity_regularizer
 from pycnn.layers import fused
 from pycnn.ops import act as act_ops
 from pycnn.ops import outer_grad
@@ -35,6 +35,11 @@ class Dense(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        warn_activity_regularizer(self, activity_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def build(self, input_shape):
         self._check_rank(input_shape, min_rank=2)
@@ -102,7 +107,11 @@ class Dense(Layer):
     def get_config(self):
         cfg = super().get_config()
         cfg.update(units=self.units, activation=activations.serialize(self.activation),
-                   use_bias=self.use_bias)
+                   use_bias=self.use_bias,
+                   kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+                   bias_regularizer=regularizers.serialize(self.bias_regularizer),
+                   kernel_constraint=constraints.serialize(self.kernel_constraint),
+                   bias_constraint=constraints.serialize(self.bias_constraint))
         return cfg
 
 

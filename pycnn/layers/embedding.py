@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-from pycnn import initializers
+from pycnn import constraints, initializers, regularizers
 from pycnn import random as prandom
 from pycnn.backend import KerasTensor, Variable
 from pycnn.layers.base import Layer, shape_str
@@ -39,6 +39,8 @@ class Embedding(Layer):
         if lora_rank is not None:
             raise NotImplementedError(f"Layer '{self.name}': lora_rank is not supported")
         self.embeddings_initializer = initializers.get(embeddings_initializer)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.embeddings_constraint = constraints.get(embeddings_constraint)
         self.mask_zero = bool(mask_zero)
         if weights is not None:
             self.build()
@@ -110,6 +112,8 @@ class Embedding(Layer):
         cfg = super().get_config()
         cfg.update(input_dim=self.input_dim, output_dim=self.output_dim,
                    embeddings_initializer=initializers.serialize(self.embeddings_initializer),
+                   embeddings_regularizer=regularizers.serialize(self.embeddings_regularizer),
+                   embeddings_constraint=constraints.serialize(self.embeddings_constraint),
                    mask_zero=self.mask_zero)
         return cfg
 

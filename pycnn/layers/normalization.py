@@ -1,6 +1,7 @@
 """BatchNormalization (Keras 3): gamma, beta, moving_mean, moving_variance."""
 import numpy as np
 
+from pycnn import constraints, regularizers
 from pycnn.backend import StateUpdates
 from pycnn.layers.base import Layer, shape_str
 from pycnn.ops import norm as norm_ops
@@ -39,11 +40,10 @@ class BatchNormalization(Layer):
         self.gamma_initializer = gamma_initializer
         self.moving_mean_initializer = moving_mean_initializer
         self.moving_variance_initializer = moving_variance_initializer
-        # Accepted for Keras compatibility; pycnn does not apply them.
-        self.beta_regularizer = beta_regularizer
-        self.gamma_regularizer = gamma_regularizer
-        self.beta_constraint = beta_constraint
-        self.gamma_constraint = gamma_constraint
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self.synchronized = bool(synchronized)
         self.gamma = self.beta = None
 
@@ -144,5 +144,9 @@ class BatchNormalization(Layer):
                    gamma_initializer=self.gamma_initializer,
                    moving_mean_initializer=self.moving_mean_initializer,
                    moving_variance_initializer=self.moving_variance_initializer,
+                   beta_regularizer=regularizers.serialize(self.beta_regularizer),
+                   gamma_regularizer=regularizers.serialize(self.gamma_regularizer),
+                   beta_constraint=constraints.serialize(self.beta_constraint),
+                   gamma_constraint=constraints.serialize(self.gamma_constraint),
                    synchronized=self.synchronized)
         return cfg

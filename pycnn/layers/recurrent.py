@@ -15,9 +15,9 @@ import warnings
 
 import numpy as np
 
-from pycnn import activations, initializers
+from pycnn import activations, constraints, initializers, regularizers
 from pycnn import random as prandom
-from pycnn.layers.base import Layer, shape_str
+from pycnn.layers.base import Layer, shape_str, warn_activity_regularizer
 from pycnn.ops import rnn as rnn_ops
 
 # Activations the recurrent kernels apply elementwise (codes 0..9).
@@ -99,6 +99,13 @@ class _Recurrent(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        warn_activity_regularizer(self, activity_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.dropout = _check_rate(self.name, "dropout", dropout)
         self.recurrent_dropout = _check_rate(self.name, "recurrent_dropout", recurrent_dropout)
         if self.recurrent_dropout > 0.0:
@@ -248,6 +255,12 @@ class _Recurrent(Layer):
             kernel_initializer=initializers.serialize(self.kernel_initializer),
             recurrent_initializer=initializers.serialize(self.recurrent_initializer),
             bias_initializer=initializers.serialize(self.bias_initializer),
+            kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+            recurrent_regularizer=regularizers.serialize(self.recurrent_regularizer),
+            bias_regularizer=regularizers.serialize(self.bias_regularizer),
+            kernel_constraint=constraints.serialize(self.kernel_constraint),
+            recurrent_constraint=constraints.serialize(self.recurrent_constraint),
+            bias_constraint=constraints.serialize(self.bias_constraint),
             dropout=self.dropout, recurrent_dropout=self.recurrent_dropout, seed=self.seed,
             return_sequences=self.return_sequences, return_state=self.return_state,
             go_backwards=self.go_backwards, stateful=self.stateful, unroll=self.unroll)
@@ -275,6 +288,10 @@ class LSTM(_Recurrent):
             units, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
             recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
             dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed,
             return_sequences=return_sequences, return_state=return_state,
             go_backwards=go_backwards, stateful=stateful, unroll=unroll,
@@ -337,6 +354,10 @@ class GRU(_Recurrent):
             units, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
             recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
             dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed,
             return_sequences=return_sequences, return_state=return_state,
             go_backwards=go_backwards, stateful=stateful, unroll=unroll,

@@ -164,28 +164,28 @@ class _ConfusionMatrixConditionCount(Metric):
 class FalsePositives(_ConfusionMatrixConditionCount):
     _condition = "fp"
 
-    def __init__(self, thresholds=None, name="false_positives", dtype=None):
+    def __init__(self, thresholds=None, name=None, dtype=None):
         super().__init__(thresholds=thresholds, name=name, dtype=dtype)
 
 
 class FalseNegatives(_ConfusionMatrixConditionCount):
     _condition = "fn"
 
-    def __init__(self, thresholds=None, name="false_negatives", dtype=None):
+    def __init__(self, thresholds=None, name=None, dtype=None):
         super().__init__(thresholds=thresholds, name=name, dtype=dtype)
 
 
 class TrueNegatives(_ConfusionMatrixConditionCount):
     _condition = "tn"
 
-    def __init__(self, thresholds=None, name="true_negatives", dtype=None):
+    def __init__(self, thresholds=None, name=None, dtype=None):
         super().__init__(thresholds=thresholds, name=name, dtype=dtype)
 
 
 class TruePositives(_ConfusionMatrixConditionCount):
     _condition = "tp"
 
-    def __init__(self, thresholds=None, name="true_positives", dtype=None):
+    def __init__(self, thresholds=None, name=None, dtype=None):
         super().__init__(thresholds=thresholds, name=name, dtype=dtype)
 
 
@@ -231,7 +231,7 @@ class _PrecisionRecallBase(Metric):
 class Precision(_PrecisionRecallBase):
     _other = "fp"
 
-    def __init__(self, thresholds=None, top_k=None, class_id=None, name="precision",
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None,
                  dtype=None):
         super().__init__(thresholds, top_k, class_id, name=name, dtype=dtype)
 
@@ -243,7 +243,7 @@ class Precision(_PrecisionRecallBase):
 class Recall(_PrecisionRecallBase):
     _other = "fn"
 
-    def __init__(self, thresholds=None, top_k=None, class_id=None, name="recall",
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None,
                  dtype=None):
         super().__init__(thresholds, top_k, class_id, name=name, dtype=dtype)
 

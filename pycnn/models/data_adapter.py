@@ -7,11 +7,13 @@ Arrays are checked once, up front, so a bad dataset fails before any weight
 changes: lengths that differ, empty arrays, non-numeric dtypes, NaN or Inf.
 """
 import math
+import warnings
 
 import numpy as np
 
 from pycnn import _C
 from pycnn import random as prandom
+from pycnn.backend import InvalidDtypeError
 
 
 def is_array_like(x):
@@ -51,7 +53,34 @@ def _as_input_arrays(x, model, what):
         arrays = [x[0]]
     else:
         arrays = [x]
-    return [_checked_array(a, what, "x") for a in arrays]
+    return adjust_input_rank(model, [_checked_array(a, what, "x") for a in arrays])
+
+
+def _input_shapes(model):
+    try:
+        inputs = model.inputs
+    except AttributeError:   # an unbuilt Sequential
+        return None
+    return [tuple(t.shape) for t in inputs] if inputs else None
+
+
+def adjust_input_rank(model, arrays):
+    """Keras's Functional._adjust_input_rank: an array with one axis more than
+    the model's input, the last of size 1, loses it ((n, 4, 1) for (None, 4));
+    one with an axis less gains a last axis of 1 when the input's last size is
+    1 ((n, 28, 28) for (None, 28, 28, 1), (n,) for (None, 1)). Other ranks
+    are left for the input check to report."""
+    shapes = _input_shapes(model)
+    if shapes is None or len(shapes) != len(arrays):
+        return arrays
+    out = []
+    for want, a in zip(shapes, arrays):
+        if isinstance(a, np.ndarray) and a.ndim == len(want) + 1 and a.shape[-1] == 1:
+            a = a.reshape(a.shape[:-1])
+        elif isinstance(a, np.ndarray) and a.ndim == len(want) - 1 and want[-1] == 1:
+            a = a.reshape(a.shape + (1,))
+        out.append(a)
+    return out
 
 
 def _all_finite(arr):
@@ -65,7 +94,8 @@ def _all_finite(arr):
 def _checked_array(a, what, role, float32=True):
     arr = np.asarray(a)
     if arr.dtype == object or arr.dtype.kind not in "biuf":
-        raise TypeError(f"{what}: `{role}` must be a numeric array, got dtype {arr.dtype}")
+        raise InvalidDtypeError(
+            f"{what}: `{role}` must be a numeric array, got dtype {arr.dtype}")
     if arr.ndim == 0:
         raise ValueError(f"{what}: `{role}` must have a batch dimension, got a scalar")
     if arr.shape[0] == 0:
@@ -139,6 +169,9 @@ class ArrayAdapter:
         self.shuffle = shuffle
         total = math.ceil(self.n / self.batch_size)
         self.num_batches = min(total, int(steps)) if steps else total
+        self.steps, self.total_batches = steps, total
+        self.carry_over = False   # fit's training data: see epoch_batches
+        self._resume_at, self._order = 0, None
 
     def peek_x(self):
         return self.xs[0][:1] if len(self.xs) == 1 else [a[:1] for a in self.xs]
@@ -150,13 +183,27 @@ class ArrayAdapter:
         return out if len(out) > 1 else out[0]
 
     def epoch_batches(self):
-        order = prandom.generator().permutation(self.n) if self.shuffle else None
-        bs = self.batch_size
-        for i in range(self.num_batches):
+        # With carry_over (fit with steps_per_epoch), as Keras's EpochIterator:
+        # an epoch goes on where the last one stopped, the epoch that reaches the
+        # end of the data stops there, and the next one starts a new pass.
+        start = self._resume_at if self.carry_over and self.steps else 0
+        if start == 0:
+            self._order = prandom.generator().permutation(self.n) if self.shuffle else None
+        order, bs = self._order, self.batch_size
+        stop = min(start + (int(self.steps) if self.steps else self.total_batches),
+                   self.total_batches)
+        for i in range(start, stop):
+            self._resume_at = 0 if i + 1 >= self.total_batches else i + 1
             idx = slice(i * bs, min(self.n, (i + 1) * bs)) if order is None \
                 else order[i * bs:(i + 1) * bs]
             yield (self._take(self.xs, idx), self._take(self.ys, idx),
                    None if self.sw is None else self.sw[idx])
+        if self.steps and stop - start < int(self.steps) and self.carry_over:
+            warnings.warn(
+                "Your input ran out of data; interrupting training. Make sure that your "
+                "dataset or generator can generate at least `steps_per_epoch * epochs` "
+                "batches. You may need to use the `.repeat()` function when building "
+                "your dataset.", UserWarning, stacklevel=2)
 
     def on_epoch_end(self):
         pass
@@ -269,8 +316,8 @@ def _plain_batch(x, y, model):
                           y.dtype.kind not in "biuf" or y.shape[0] != x.shape[0]):
         return None
     inputs = getattr(model, "inputs", None)
-    if inputs and len(inputs) > 1:
-        return None
+    if inputs and (len(inputs) > 1 or x.ndim != len(inputs[0].shape)):
+        return None   # several inputs, or a rank to adjust: ArrayAdapter's path
     # Non-finite values take ArrayAdapter's path, which raises the error.
     if not _C.all_finite(x) or (y is not None and y.dtype.kind == "f" and not _all_finite(y)):
         return None

@@ -26,6 +26,18 @@ def _flatten(x):
     return [x]
 
 
+def adjust_call_inputs(model, inputs):
+    """model(x) on arrays: the input rank adjusted as fit/predict do (see
+    data_adapter.adjust_input_rank); symbolic inputs pass unchanged."""
+    from pycnn.models.data_adapter import adjust_input_rank
+    xs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    if any(isinstance(x, KerasTensor) for x in xs):
+        return inputs
+    xs = adjust_input_rank(model, [x if isinstance(x, np.ndarray) else np.asarray(x)
+                                   for x in xs])
+    return xs if isinstance(inputs, (list, tuple)) else xs[0]
+
+
 def _accepts_need_dx(layer):
     try:
         import inspect
@@ -141,6 +153,12 @@ class Model(Trainer, Layer):
                 return layer
         raise ValueError(f"No such layer: {name}. Existing layers are: "
                          f"{[l.name for l in self.layers]}.")
+
+    @property
+    def output_names(self):
+        """The output layers' names (Keras's Functional.output_names), the keys
+        of dict losses, metrics and targets."""
+        return self._output_names()
 
     def compute_output_shape(self, input_shape):
         shapes = [t.shape for t in self.outputs]
@@ -284,10 +302,19 @@ class Model(Trainer, Layer):
     def __call__(self, inputs, training=None, **kwargs):
         if isinstance(inputs, dict):
             inputs = [inputs[t.name] for t in self.inputs]
-        return Layer.__call__(self, inputs, training=training, **kwargs)
+        return Layer.__call__(self, adjust_call_inputs(self, inputs), training=training,
+                              **kwargs)
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable}
+        # Keras's Functional config (layers with their inbound nodes), so
+        # from_config can rebuild the graph.
+        from pycnn.saving.serialize import functional_config
+        return functional_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from pycnn.saving.deserialize import functional_from_config
+        return functional_from_config(cls, config, custom_objects)
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"

@@ -11,7 +11,7 @@ from pycnn.backend import KerasTensor, unique_name
 from pycnn.layers.base import InputLayer, Layer, call_forward
 from pycnn.layers.convolutional import Conv2D, PreActivationGrad, relu_grad_from_pool
 from pycnn.layers.pooling import MaxPooling2D
-from pycnn.models.functional import Model, call_backward
+from pycnn.models.functional import Model, adjust_call_inputs, call_backward
 from pycnn.models.training import Trainer
 
 
@@ -227,7 +227,8 @@ class Sequential(Model):
                                else inputs[0])
         if isinstance(inputs, KerasTensor) and not self.built:
             self.build(inputs.shape)
-        return Layer.__call__(self, inputs, training=training, **kwargs)
+        return Layer.__call__(self, adjust_call_inputs(self, inputs), training=training,
+                              **kwargs)
 
     def _maybe_build(self, shapes):
         if not self.built:
@@ -236,5 +237,12 @@ class Sequential(Model):
             self._check_input_compatible(shapes)
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable,
-                "layers": [type(l).__name__ for l in self._stack]}
+        # The layers as Keras object dicts (what .keras files hold), so
+        # from_config can rebuild the model.
+        from pycnn.saving.serialize import sequential_config
+        return sequential_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from pycnn.saving.deserialize import sequential_from_config
+        return sequential_from_config(cls, config, custom_objects)

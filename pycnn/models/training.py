@@ -17,6 +17,37 @@ from pycnn.models import data_adapter
 from pycnn.ops.outer_grad import outer_grads
 
 
+def _unique_log_name(name, weighted, taken, output=None):
+    """The log key Keras's CompileMetrics.result gives a metric: a repeated
+    name gets "_1", "_2", ...; a weighted metric whose name is taken becomes
+    "weighted_<name>" (after the output's prefix) first."""
+    key = name
+    if key in taken and weighted:
+        key = f"{output}_weighted_{name[len(output) + 1:]}" if output else f"weighted_{name}"
+    base, index = key, 1
+    while key in taken:
+        key, index = f"{base}_{index}", index + 1
+    taken.add(key)
+    return key
+
+
+def _regularization(weights, grads=None):
+    """(penalty, grads): as Keras, the loss includes the trainable weights'
+    regularization penalties (pycnn.regularizers) and, given the gradients
+    (aligned to ``weights``), each penalty's gradient is added to its weight's."""
+    penalty, copied = 0.0, False
+    for i, var in enumerate(weights):
+        reg = var.regularizer
+        if reg is None:
+            continue
+        penalty += reg(var.value)
+        if grads is not None:
+            if not copied:   # the backward pass's list stays as it was
+                grads, copied = list(grads), True
+            grads[i] = grads[i] + reg.gradient(var.value)
+    return penalty, grads
+
+
 class Trainer:
     def __init__(self):
         self.optimizer = None
@@ -26,6 +57,7 @@ class Trainer:
         self.history = None
         self._loss_fns = None
         self._metric_specs = None
+        self._weighted_metric_specs = None
         self._compile_metrics = None
         self._metric_slots = []
         self._loss_tracker = None
@@ -46,10 +78,16 @@ class Trainer:
         if loss is not None:
             self._loss_fns = self._resolve_losses(loss, losses_mod)
         if metrics is not None and not isinstance(metrics, (list, tuple, dict)):
-            raise TypeError(
+            raise ValueError(
                 f"Expected `metrics` argument to be a list, tuple, or dict. "
                 f"Received instead: metrics={metrics} of type {type(metrics)}")
+        if weighted_metrics is not None and not isinstance(weighted_metrics, (list, tuple, dict)):
+            raise ValueError(
+                f"Expected `weighted_metrics` argument to be a list, tuple, or dict. "
+                f"Received instead: weighted_metrics={weighted_metrics} of type "
+                f"{type(weighted_metrics)}")
         self._metric_specs = metrics
+        self._weighted_metric_specs = weighted_metrics
         self._compile_metrics = None
         self._loss_tracker = metrics_mod.Mean(name="loss")
         # Keras 3 tracks each output's (unweighted) loss as "<output>_loss".
@@ -99,10 +137,10 @@ class Trainer:
         for m in self.metrics:
             m.reset_state()
 
-    def _metric_specs_per_output(self):
+    def _metric_specs_per_output(self, specs):
         """The compiled metrics as one list per output (Keras's accepted forms:
         a list for one output, a list of lists or a dict by output name)."""
-        specs, names = self._metric_specs, self._output_names() or ["output"]
+        names = self._output_names() or ["output"]
         if not specs:
             return [[] for _ in names]
         if isinstance(specs, dict):
@@ -130,21 +168,33 @@ class Trainer:
         if self._compile_metrics is not None:
             return
         names = self._output_names()
-        self._metric_slots = []   # (output index, metric)
-        for i, specs in enumerate(self._metric_specs_per_output()):
-            loss = self._loss_fns[i] if self._loss_fns else None
-            for spec in specs:
-                m = metrics_mod.resolve_compile_metric(spec, loss, ys[i], preds[i])
-                if len(names) > 1:
-                    m.name = f"{names[i]}_{m.name}"
-                self._metric_slots.append((i, m))
-        self._compile_metrics = [m for _, m in self._metric_slots]
+        # (output index, metric, weighted, log key): as Keras, `metrics` ignore
+        # sample and class weights, `weighted_metrics` use them.
+        self._metric_slots = []
+        taken = set()
+        for weighted, all_specs in ((False, self._metric_specs),
+                                    (True, self._weighted_metric_specs)):
+            for i, specs in enumerate(self._metric_specs_per_output(all_specs)):
+                loss = self._loss_fns[i] if self._loss_fns else None
+                for spec in specs:
+                    m = metrics_mod.resolve_compile_metric(spec, loss, ys[i], preds[i])
+                    if len(names) > 1:
+                        m.name = f"{names[i]}_{m.name}"
+                    key = _unique_log_name(m.name, weighted, taken,
+                                           names[i] if len(names) > 1 else None)
+                    self._metric_slots.append((i, m, weighted, key))
+        self._compile_metrics = [slot[1] for slot in self._metric_slots]
 
     def _require_compiled(self, what):
-        if not self.compiled or self._loss_fns is None:
-            raise RuntimeError(
-                f"You must call `compile()` with a loss before calling `{what}()` "
-                f"on model '{self.name}'.")
+        # ValueError with Keras's messages (Keras raises ValueError for both).
+        if not self.compiled:
+            raise ValueError(
+                f"You must call `compile()` before using the model (`{what}()` on model "
+                f"'{self.name}').")
+        if self._loss_fns is None:
+            raise ValueError(
+                f"No loss to compute. Provide a `loss` argument in `compile()` (`{what}()` "
+                f"on model '{self.name}').")
 
     # ----- one step ------------------------------------------------------------
     def _loss_and_grad(self, y, y_pred, sample_weight, logits_layer=None):
@@ -206,16 +256,19 @@ class Trainer:
         if not self._metric_slots:
             return
         if type(y) is not list and type(y_pred) is not list:
-            for _, m in self._metric_slots:  # one output: index 0
-                m.update_state(y, y_pred, sample_weight=sample_weight)
+            for _, m, weighted, _ in self._metric_slots:  # one output: index 0
+                m.update_state(y, y_pred, sample_weight=sample_weight if weighted else None)
             return
         ys = y if isinstance(y, list) else [y]
         preds = y_pred if isinstance(y_pred, list) else [y_pred]
-        for i, m in self._metric_slots:
-            m.update_state(ys[i], preds[i], sample_weight=sample_weight)
+        for i, m, weighted, _ in self._metric_slots:
+            m.update_state(ys[i], preds[i], sample_weight=sample_weight if weighted else None)
 
     def _logs(self):
-        return {m.name: float(m.result()) for m in self.metrics}
+        trackers = [self._loss_tracker, *self._output_loss_trackers]
+        logs = {m.name: float(m.result()) for m in trackers}
+        logs.update((key, float(m.result())) for _, m, _, key in self._metric_slots)
+        return logs
 
     def _train_step(self, x, y, sample_weight=None):
         # Exclusive: predicts in other threads wait for the weight update.
@@ -229,9 +282,12 @@ class Trainer:
             sums_pairs = getattr(self.optimizer, "_sums_outer_grads", None)
             with outer_grads(sums_pairs is not None and sums_pairs()):
                 _, grads = self.backward(cache, dy, need_dx=False)
+        weights = self.trainable_weights
+        penalty, grads = _regularization(weights, grads)
+        loss += penalty
         # The optimizer checks every gradient (shape, finite) before it writes
         # anything and reports non-finite ones: a failed step changes nothing.
-        if math.isfinite(loss) and self.optimizer._apply(grads, self.trainable_weights):
+        if math.isfinite(loss) and self.optimizer._apply(grads, weights):
             updates.apply()
         elif not getattr(self, "_warned_nonfinite", False):
             self._warned_nonfinite = True
@@ -245,7 +301,8 @@ class Trainer:
     def _test_step(self, x, y, sample_weight=None):
         with model_lock(self).read():
             y_pred = self._forward_inference(x)
-        self._last_loss, _ = self._loss_and_grad(y, y_pred, sample_weight)
+        loss, _ = self._loss_and_grad(y, y_pred, sample_weight)
+        self._last_loss = loss + _regularization(self.trainable_weights)[0]
         self._update_metrics(y, y_pred, sample_weight, data_adapter.batch_len(x))
         return self._logs()
 
@@ -265,6 +322,7 @@ class Trainer:
             x, y, sample_weight, batch_size=batch_size, steps=steps_per_epoch,
             shuffle=shuffle, class_weight=class_weight, model=self, require_y=True,
             what="fit")
+        train.carry_over = True
         self._prepare_for_data(train)
         val = None
         if validation_data is not None:
@@ -298,6 +356,8 @@ class Trainer:
             train.on_epoch_end()
             if self.stop_training:
                 break
+        if epochs > initial_epoch:   # as Keras: EMA weights replace the trained ones
+            self.optimizer.finalize_variable_values(self.trainable_weights)
         cbs.on_train_end(epoch_logs)
         return self.history
 
@@ -308,10 +368,20 @@ class Trainer:
             self._ensure_built(first[0] if isinstance(first, list) else first)
 
     def _evaluate_adapter(self, adapter, callbacks=None, verbose=0):
+        # fit's validation pass: Keras runs it through evaluate, so the
+        # callbacks see on_test_begin / on_test_batch_* / on_test_end.
         self.reset_metrics()
         logs = {}
-        for xb, yb, swb in adapter.epoch_batches():
+        if callbacks is not None:
+            callbacks.on_test_begin()
+        for step, (xb, yb, swb) in enumerate(adapter.epoch_batches()):
+            if callbacks is not None:
+                callbacks.on_test_batch_begin(step)
             logs = self._test_step(xb, yb, swb)
+            if callbacks is not None:
+                callbacks.on_test_batch_end(step, logs)
+        if callbacks is not None:
+            callbacks.on_test_end(logs)
         return logs
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
@@ -432,6 +502,12 @@ class Trainer:
                              "format='onnx'")
         from pycnn.export import export_onnx
         return export_onnx(self, filepath, **kwargs)
+
+    def to_json(self, **kwargs):
+        """The architecture as Keras's JSON (``keras.models.model_from_json``)."""
+        import json
+        from pycnn.saving.serialize import serialize_layer
+        return json.dumps(serialize_layer(self), **kwargs)
 
     # ----- introspection ---------------------------------------------------------
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,

@@ -34,6 +34,8 @@ def get(identifier):
     if isinstance(identifier, dict):
         obj = deserialize(identifier)
     elif isinstance(identifier, str):
+        if identifier.lower() not in ALL_OBJECTS_DICT:   # Keras names the string itself
+            raise ValueError(f"Could not interpret optimizer identifier: {identifier}")
         obj = deserialize({"class_name": identifier, "config": {}})
     else:
         obj = identifier

@@ -24,6 +24,14 @@ def _as_float32_scalar(value, what):
     return np.float32(value)
 
 
+def _apply_constraints(variables):
+    """Project each updated variable that has a constraint (pycnn.constraints),
+    after the step, as Keras's optimizer does."""
+    for v in variables:
+        if v.constraint is not None:
+            v.assign(v.constraint(v._value))
+
+
 class Optimizer:
     # Subclasses: the initial slot value, and _slot_groups() below.
     _slot_initial_value = 0.0
@@ -46,11 +54,21 @@ class Optimizer:
         self.clipnorm = clipnorm
         self.clipvalue = clipvalue
         self.global_clipnorm = global_clipnorm
-        self.use_ema = use_ema  # accepted for compatibility; EMA is not applied
+        self.use_ema = bool(use_ema)
+        if self.use_ema and not 0 <= ema_momentum <= 1:
+            raise ValueError("`ema_momentum` must be in the range [0, 1]. "
+                             f"Received: ema_momentum={ema_momentum}")
         self.ema_momentum = ema_momentum
         self.ema_overwrite_frequency = ema_overwrite_frequency
+        self._averages = {}   # use_ema: id(variable) -> moving average (ndarray)
         self.loss_scale_factor = loss_scale_factor
+        if gradient_accumulation_steps and (
+                not isinstance(gradient_accumulation_steps, int) or
+                gradient_accumulation_steps < 2):
+            raise ValueError("`gradient_accumulation_steps` must be an integer >= 2. Received: "
+                             f"gradient_accumulation_steps={gradient_accumulation_steps}")
         self.gradient_accumulation_steps = gradient_accumulation_steps
+        self._accumulated, self._accumulated_count = None, 0
         self.iterations = 0
         self._learning_rate = None
         self.learning_rate = learning_rate
@@ -169,6 +187,12 @@ class Optimizer:
             raise ValueError(
                 f"Optimizer {self.name!r}: got {len(grads)} gradients for "
                 f"{len(trainable_variables)} variables")
+        if self.gradient_accumulation_steps:
+            grads = self._accumulate(grads)
+            if grads is None:
+                return True   # a step that only accumulates: the variables stay
+            if grads is False:
+                return False
         clipping = bool(self.clipnorm or self.global_clipnorm or self.clipvalue)
         given = grads
         slow = clipping or any(g is None for g in grads)
@@ -202,8 +226,55 @@ class Optimizer:
             return False
         for v in state[0]:
             v._version += 1
-        self.iterations += 1
+        self._after_update(state[0])
         return True
+
+    def _accumulate(self, grads):
+        """gradient_accumulation_steps=n, as Keras: each call adds the gradients
+        to the sums; every n-th returns their mean for the update (else None;
+        False for a non-finite gradient, which changes nothing). ``iterations``
+        counts updates, as Keras's does."""
+        grads = materialized(grads)
+        if not all(g is None or np.isfinite(np.asarray(g)).all() for g in grads):
+            return False
+        if self._accumulated is None or len(self._accumulated) != len(grads):
+            self._accumulated = [None] * len(grads)
+        self._accumulated = [a if g is None else (np.array(g, np.float32) if a is None else a + g)
+                             for a, g in zip(self._accumulated, grads)]
+        self._accumulated_count += 1
+        if self._accumulated_count < self.gradient_accumulation_steps:
+            return None
+        n = np.float32(self.gradient_accumulation_steps)
+        out = [None if a is None else a / n for a in self._accumulated]
+        self._accumulated, self._accumulated_count = None, 0
+        return out
+
+    def _after_update(self, variables):
+        """Keras's order after the update: moving averages (use_ema), their
+        periodic overwrite, the step count, then the constraints."""
+        if self.use_ema:
+            momentum = self.ema_momentum if self.iterations != 0 else 0.0
+            for v in variables:
+                avg = self._averages.get(id(v))
+                if avg is None:
+                    avg = self._averages[id(v)] = np.zeros_like(v._value)
+                avg *= np.float32(momentum)
+                avg += np.float32(1 - momentum) * v._value
+            if self.ema_overwrite_frequency and \
+                    (self.iterations + 1) % self.ema_overwrite_frequency == 0:
+                self.finalize_variable_values(variables)
+        self.iterations += 1
+        _apply_constraints(variables)
+
+    def finalize_variable_values(self, var_list):
+        """With use_ema, set the variables to their moving averages (fit does
+        this at its end, as Keras's)."""
+        if not self.use_ema:
+            return
+        for v in var_list:
+            avg = self._averages.get(id(v))
+            if avg is not None:
+                v.assign(avg)
 
     def _sums_outer_grads(self):
         """Whether a training step may hand this optimizer OuterProductGrad
@@ -221,7 +292,7 @@ class Optimizer:
             slots = [s._value for s in self._slots[id(variable)][1].values()]
             self._update(variable._value, grad, slots, lr, decay)
             variable._version += 1
-        self.iterations += 1
+        self._after_update(variables)
         return True
 
     def _fused_arguments(self, variables):

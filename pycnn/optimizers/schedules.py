@@ -134,8 +134,78 @@ class InverseTimeDecay(LearningRateSchedule):
                 "staircase": self.staircase, "name": self.name}
 
 
+class PolynomialDecay(LearningRateSchedule):
+    """``(initial - end) * (1 - step / decay_steps) ** power + end``, the step
+    capped at decay_steps (or, with ``cycle``, decay_steps stretched to the
+    next multiple above the step)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001,
+                 power=1.0, cycle=False, name="PolynomialDecay"):
+        _check_decay_steps(decay_steps)
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = decay_steps
+        self.end_learning_rate = end_learning_rate
+        self.power = power
+        self.cycle = cycle
+        self.name = name
+
+    def __call__(self, step):
+        step, decay_steps = _f32(step), _f32(self.decay_steps)
+        if self.cycle:
+            decay_steps = decay_steps * (_f32(1.0) if step == 0 else np.ceil(step / decay_steps))
+        else:
+            step = min(step, decay_steps)
+        p = step / decay_steps
+        span = _f32(self.initial_learning_rate) - _f32(self.end_learning_rate)
+        return span * np.power(_f32(1) - p, _f32(self.power), dtype=np.float32) + \
+            _f32(self.end_learning_rate)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "end_learning_rate": self.end_learning_rate,
+                "power": self.power, "cycle": self.cycle, "name": self.name}
+
+
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decay with warm restarts (SGDR): periods of first_decay_steps,
+    each t_mul times longer and m_mul times lower than the last."""
+
+    def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0,
+                 alpha=0.0, name="SGDRDecay"):
+        if first_decay_steps <= 0:
+            raise ValueError("Argument `first_decay_steps` must be > 0. "
+                             f"Received: first_decay_steps={first_decay_steps}")
+        self.initial_learning_rate = initial_learning_rate
+        self.first_decay_steps = first_decay_steps
+        self._t_mul = t_mul
+        self._m_mul = m_mul
+        self.alpha = alpha
+        self.name = name
+
+    def __call__(self, step):
+        t_mul = _f32(self._t_mul)
+        fraction = _f32(step) / _f32(self.first_decay_steps)
+        if t_mul == 1.0:
+            restart = np.floor(fraction)
+            fraction = fraction - restart
+        else:
+            restart = np.floor(np.log(_f32(1.0) - fraction * (_f32(1.0) - t_mul)) / np.log(t_mul))
+            done = (_f32(1.0) - np.power(t_mul, restart)) / (_f32(1.0) - t_mul)
+            fraction = (fraction - done) / np.power(t_mul, restart)
+        cosine = _f32(0.5) * np.power(_f32(self._m_mul), restart) * \
+            (_f32(1.0) + np.cos(_f32(math.pi) * fraction))
+        decayed = (_f32(1) - _f32(self.alpha)) * cosine + _f32(self.alpha)
+        return _f32(self.initial_learning_rate) * _f32(decayed)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "first_decay_steps": self.first_decay_steps, "t_mul": self._t_mul,
+                "m_mul": self._m_mul, "alpha": self.alpha, "name": self.name}
+
+
 ALL_SCHEDULES = {cls.__name__: cls for cls in (ExponentialDecay, PiecewiseConstantDecay,
-                                               CosineDecay, InverseTimeDecay)}
+                                               CosineDecay, InverseTimeDecay, PolynomialDecay,
+                                               CosineDecayRestarts)}
 
 
 def serialize(schedule):

@@ -78,9 +78,12 @@ def convert_value(value, custom_objects=None):
     module = str(value.get("module", ""))
     if module.startswith("keras.initializers"):
         return deserialize_initializer(value, custom_objects)
-    if module.startswith(("keras.regularizers", "keras.constraints")):
-        warnings.warn(f"pycnn does not apply {class_name}; it is ignored.", stacklevel=3)
-        return None
+    if module.startswith("keras.regularizers"):
+        from pycnn import regularizers
+        return regularizers.deserialize(value, custom_objects)
+    if module.startswith("keras.constraints"):
+        from pycnn import constraints
+        return constraints.deserialize(value, custom_objects)
     if module.startswith(("keras.layers", "keras.src.models", "keras")) and \
             "config" in value and class_name in registry.layer_classes(custom_objects):
         return deserialize_layer(value, custom_objects)
@@ -115,9 +118,9 @@ def deserialize_layer(config, custom_objects=None):
     class_name, cls = _class_for(config, custom_objects)
     inner = config.get("config") or {}
     if class_name == "Sequential" or _is_sequential_class(cls):
-        return _sequential_from_config(cls, inner, custom_objects)
+        return sequential_from_config(cls, inner, custom_objects)
     if class_name in ("Functional", "Model") or "input_layers" in inner:
-        return _functional_from_config(cls, inner, custom_objects)
+        return functional_from_config(cls, inner, custom_objects)
     name = inner.get("name", class_name)
     kwargs = constructor_arguments(cls, inner, f"Layer '{name}'", custom_objects)
     try:
@@ -143,7 +146,7 @@ def build_from_config(layer, config):
     layer._maybe_build(shape)
 
 
-def _sequential_from_config(cls, config, custom_objects):
+def sequential_from_config(cls, config, custom_objects):
     model = cls(name=config.get("name"), trainable=config.get("trainable", True))
     for layer_config in config.get("layers", []):
         layer = deserialize_layer(layer_config, custom_objects)
@@ -155,7 +158,7 @@ def _sequential_from_config(cls, config, custom_objects):
     return model
 
 
-def _functional_from_config(cls, config, custom_objects):
+def functional_from_config(cls, config, custom_objects):
     created, from_functional, pending = {}, set(), []
     for layer_config in config["layers"]:
         layer = deserialize_layer(layer_config, custom_objects)
@@ -243,8 +246,11 @@ def compile_from_config(model, config, custom_objects=None):
     metrics = _deserialize_named(config.get("metrics"),
                                  registry.metric_objects(custom_objects), "metric",
                                  custom_objects)
+    weighted_metrics = _deserialize_named(config.get("weighted_metrics"),
+                                          registry.metric_objects(custom_objects), "metric",
+                                          custom_objects)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
-                  loss_weights=config.get("loss_weights"))
+                  weighted_metrics=weighted_metrics, loss_weights=config.get("loss_weights"))
 
 
 def deserialize_optimizer(config, custom_objects=None):

@@ -43,13 +43,20 @@ def weights_to_bytes(model, include_optimizer):
     return buffer.getvalue()
 
 
+class MissingArchiveError(FileNotFoundError, ValueError):
+    """A missing ``.keras`` file: Keras's load_model raises ValueError ("File not
+    found"), pycnn raised FileNotFoundError, so this is both."""
+
+
 class SafeArchive:
     """A ``.keras`` file opened for reading, after checking its members."""
 
     def __init__(self, filepath):
         self.filepath = os.fspath(filepath)
         if not os.path.exists(self.filepath):
-            raise FileNotFoundError(f"No such file: '{self.filepath}'")
+            raise MissingArchiveError(
+                f"File not found: filepath={self.filepath}. Please ensure the file is an "
+                "accessible `.keras` zip file.")
         try:
             self._zip = zipfile.ZipFile(self.filepath, "r")
         except (zipfile.BadZipFile, OSError, EOFError) as e:

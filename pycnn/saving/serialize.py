@@ -90,7 +90,7 @@ def serialize_layer(layer):
 def _serialize_model(model):
     from pycnn.models.sequential import Sequential
     if isinstance(model, Sequential):
-        out = keras_object("keras", "Sequential", _sequential_config(model))
+        out = keras_object("keras", "Sequential", sequential_config(model))
         shape = to_json_value(model.inputs[0].shape) if model.built and model.inputs else None
         out["build_config"] = {"input_shape": shape}
     else:
@@ -101,7 +101,7 @@ def _serialize_model(model):
     return out
 
 
-def _sequential_config(model):
+def sequential_config(model):
     layers = []
     if model._input_layer is not None:
         layers.append(serialize_layer(model._input_layer))
@@ -174,7 +174,8 @@ def compile_config(model):
         "loss_weights": to_json_value(getattr(model, "loss_weights", None)),
         "metrics": _serialize_loss_or_metric(getattr(model, "_metric_specs", None),
                                              "keras.metrics"),
-        "weighted_metrics": None,
+        "weighted_metrics": _serialize_loss_or_metric(
+            getattr(model, "_weighted_metric_specs", None), "keras.metrics"),
         "run_eagerly": False,
         "steps_per_execution": 1,
         "jit_compile": False,
