@@ -56,30 +56,31 @@ def _as_input_arrays(x, model, what):
     return adjust_input_rank(model, [_checked_array(a, what, "x") for a in arrays])
 
 
-def _input_shapes(model):
-    try:
-        inputs = model.inputs
-    except AttributeError:   # an unbuilt Sequential
-        return None
-    return [tuple(t.shape) for t in inputs] if inputs else None
-
-
 def adjust_input_rank(model, arrays):
     """Keras's Functional._adjust_input_rank: an array with one axis more than
     the model's input, the last of size 1, loses it ((n, 4, 1) for (None, 4));
     one with an axis less gains a last axis of 1 when the input's last size is
     1 ((n, 28, 28) for (None, 28, 28, 1), (n,) for (None, 1)). Other ranks
     are left for the input check to report."""
-    shapes = _input_shapes(model)
-    if shapes is None or len(shapes) != len(arrays):
+    try:
+        inputs = model.inputs
+    except AttributeError:   # an unbuilt Sequential
         return arrays
-    out = []
-    for want, a in zip(shapes, arrays):
-        if isinstance(a, np.ndarray) and a.ndim == len(want) + 1 and a.shape[-1] == 1:
+    if not inputs or len(inputs) != len(arrays):
+        return arrays
+    out = arrays
+    for i, (t, a) in enumerate(zip(inputs, arrays)):
+        want = t.shape
+        if not isinstance(a, np.ndarray) or a.ndim == len(want):
+            continue   # the common case: nothing to adjust
+        if a.ndim == len(want) + 1 and a.shape[-1] == 1:
             a = a.reshape(a.shape[:-1])
-        elif isinstance(a, np.ndarray) and a.ndim == len(want) - 1 and want[-1] == 1:
+        elif a.ndim == len(want) - 1 and want[-1] == 1:
             a = a.reshape(a.shape + (1,))
-        out.append(a)
+        else:
+            continue
+        out = list(out) if out is arrays else out
+        out[i] = a
     return out
 
 

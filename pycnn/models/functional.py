@@ -12,6 +12,7 @@ import numpy as np
 from pycnn.backend import KerasTensor, unique_name
 from pycnn.layers.base import InputLayer, Layer, call_forward, shape_str
 from pycnn._threads import model_lock
+from pycnn.models.data_adapter import adjust_input_rank
 from pycnn.models.training import Trainer
 
 
@@ -29,7 +30,8 @@ def _flatten(x):
 def adjust_call_inputs(model, inputs):
     """model(x) on arrays: the input rank adjusted as fit/predict do (see
     data_adapter.adjust_input_rank); symbolic inputs pass unchanged."""
-    from pycnn.models.data_adapter import adjust_input_rank
+    if type(inputs) is np.ndarray:   # the common case, without the lists
+        return adjust_input_rank(model, (inputs,))[0]
     xs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     if any(isinstance(x, KerasTensor) for x in xs):
         return inputs
