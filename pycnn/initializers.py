@@ -199,6 +199,10 @@ def get(identifier):
         return cls()
     if isinstance(identifier, type) and issubclass(identifier, Initializer):
         return identifier()
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        # A serialized initializer (get_config, .keras files), as Keras's get.
+        from pycnn.saving.deserialize import deserialize_initializer
+        return deserialize_initializer(identifier)
     if callable(identifier):
         class _Wrapped(Initializer):
             def __call__(self, shape, dtype=None):

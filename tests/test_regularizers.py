@@ -70,11 +70,3 @@ def test_get_and_penalties():
     frozen = layers.Dense(2, kernel_regularizer="l2", trainable=False)
     frozen.build((None, 3))
     assert frozen.losses == []   # as Keras: only trainable weights are penalised
-
-
-def test_activity_regularizer_is_reported_not_silently_dropped():
-    for make in (lambda: layers.Dense(2, activity_regularizer="l1"),
-                 lambda: layers.Conv2D(2, 3, activity_regularizer="l2"),
-                 lambda: layers.LSTM(2, activity_regularizer="l2")):
-        with pytest.warns(UserWarning, match="activity_regularizer is not applied"):
-            make()

@@ -16,11 +16,11 @@ can serve several graph nodes and several threads at once.
 """
 
 import inspect
-import warnings
 
 import numpy as np
 
 from pycnn import initializers
+from pycnn.layers import activity
 from pycnn.backend import (InvalidDtypeError, KerasTensor, Variable, floatx,
                            standardize_shape, to_snake_case, unique_name)
 
@@ -44,7 +44,7 @@ def call_forward(layer, x, training, mask):
         y, cache = layer.forward(x, training=training, mask=mask)
     else:
         y, cache = layer.forward(x, training=training)
-    return y, cache, layer.compute_mask(x, mask)
+    return y, activity.record(layer, y, cache), layer.compute_mask(x, mask)
 
 
 def shape_str(shape):
@@ -68,14 +68,6 @@ class Node:
             layer, node_index, _ = t._keras_history
             parents.append(layer._inbound_nodes[node_index])
         return parents
-
-
-def warn_activity_regularizer(layer, activity_regularizer):
-    """pycnn does not add activity penalties to the loss (Keras does): say so
-    rather than train differently in silence."""
-    if activity_regularizer is not None:
-        warnings.warn(f"Layer '{layer.name}': activity_regularizer is not applied by pycnn "
-                      "(the loss will not include it)", UserWarning, stacklevel=3)
 
 
 class Layer:

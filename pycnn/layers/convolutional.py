@@ -8,7 +8,7 @@ import numpy as np
 
 from pycnn import activations, constraints, regularizers
 from pycnn.layers import fused
-from pycnn.layers.base import Layer, shape_str, warn_activity_regularizer
+from pycnn.layers.base import Layer, shape_str
 from pycnn.ops import conv as conv_ops
 from pycnn.ops.conv import padding_amounts
 
@@ -101,8 +101,10 @@ def relu_grad_from_pool(producer):
     stock forward/backward apply a plain ReLU, so the pool may return its
     pre-activation gradient as a PreActivationGrad."""
     cls = type(producer)
+    # Not with an activity regularizer: its penalty needs the conv's output.
     return isinstance(producer, BaseConv) and cls.forward is BaseConv.forward and \
-        cls.backward is BaseConv.backward and producer.activation.code == activations.RELU
+        cls.backward is BaseConv.backward and producer.activation.code == activations.RELU \
+        and producer.activity_regularizer is None
 
 
 class BaseConv(Layer):
@@ -143,9 +145,7 @@ class BaseConv(Layer):
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
-        # Accepted for Keras compatibility; pycnn does not apply it.
-        warn_activity_regularizer(self, activity_regularizer)
-        self.activity_regularizer = activity_regularizer
+        self.activity_regularizer = regularizers.get(activity_regularizer)  # layers/activity.py
 
     # ----- shapes ------------------------------------------------------------
     def build(self, input_shape):
@@ -259,7 +259,7 @@ class BaseConv(Layer):
             bias_initializer=_serialize_initializer(initializers, self.bias_initializer),
             kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
             bias_regularizer=regularizers.serialize(self.bias_regularizer),
-            activity_regularizer=self.activity_regularizer,
+            activity_regularizer=regularizers.serialize(self.activity_regularizer),
             kernel_constraint=constraints.serialize(self.kernel_constraint),
             bias_constraint=constraints.serialize(self.bias_constraint))
         return cfg

@@ -5,7 +5,7 @@ import numpy as np
 
 from pycnn import activations, constraints, regularizers
 from pycnn import random as prandom
-from pycnn.layers.base import Layer, shape_str, warn_activity_regularizer
+from pycnn.layers.base import Layer, shape_str
 from pycnn.layers import fused
 from pycnn.ops import act as act_ops
 from pycnn.ops import outer_grad
@@ -37,7 +37,7 @@ class Dense(Layer):
         self.bias_initializer = bias_initializer
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        warn_activity_regularizer(self, activity_regularizer)
+        self.activity_regularizer = regularizers.get(activity_regularizer)  # layers/activity.py
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
 
@@ -110,6 +110,7 @@ class Dense(Layer):
                    use_bias=self.use_bias,
                    kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
                    bias_regularizer=regularizers.serialize(self.bias_regularizer),
+                   activity_regularizer=regularizers.serialize(self.activity_regularizer),
                    kernel_constraint=constraints.serialize(self.kernel_constraint),
                    bias_constraint=constraints.serialize(self.bias_constraint))
         return cfg

@@ -17,7 +17,7 @@ import numpy as np
 
 from pycnn import activations, constraints, initializers, regularizers
 from pycnn import random as prandom
-from pycnn.layers.base import Layer, shape_str, warn_activity_regularizer
+from pycnn.layers.base import Layer, shape_str
 from pycnn.ops import rnn as rnn_ops
 
 # Activations the recurrent kernels apply elementwise (codes 0..9).
@@ -102,7 +102,7 @@ class _Recurrent(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        warn_activity_regularizer(self, activity_regularizer)
+        self.activity_regularizer = regularizers.get(activity_regularizer)  # layers/activity.py
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.recurrent_constraint = constraints.get(recurrent_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
@@ -258,6 +258,7 @@ class _Recurrent(Layer):
             kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
             recurrent_regularizer=regularizers.serialize(self.recurrent_regularizer),
             bias_regularizer=regularizers.serialize(self.bias_regularizer),
+            activity_regularizer=regularizers.serialize(self.activity_regularizer),
             kernel_constraint=constraints.serialize(self.kernel_constraint),
             recurrent_constraint=constraints.serialize(self.recurrent_constraint),
             bias_constraint=constraints.serialize(self.bias_constraint),

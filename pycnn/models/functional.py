@@ -10,6 +10,7 @@ from collections import defaultdict
 import numpy as np
 
 from pycnn.backend import KerasTensor, unique_name
+from pycnn.layers import activity
 from pycnn.layers.base import InputLayer, Layer, call_forward, shape_str
 from pycnn._threads import model_lock
 from pycnn.models.data_adapter import adjust_input_rank
@@ -51,6 +52,8 @@ def _accepts_need_dx(layer):
 def call_backward(layer, cache, dy, need_dx):
     """layer.backward, telling it when its input gradient is not needed (the
     first conv of a network then skips its most expensive pass)."""
+    if type(cache) is activity.ActivityCache:  # the activity penalty's gradient joins dy
+        cache, dy = activity.output_grad(cache, dy)
     if not need_dx and getattr(layer, "_backward_takes_need_dx", None) is None:
         layer._backward_takes_need_dx = _accepts_need_dx(layer)
     if not need_dx and layer._backward_takes_need_dx:
@@ -275,10 +278,11 @@ class Model(Trainer, Layer):
         for node, node_cache, needs_dx in zip(reversed(self._nodes), reversed(caches),
                                               reversed(self._node_needs_dx)):
             out_grads = [tensor_grads.get(id(t)) for t in node.outputs]
-            if all(g is None for g in out_grads):
+            if all(g is None for g in out_grads) and \
+                    type(node_cache) is not activity.ActivityCache:
                 continue  # this branch does not reach the loss
-            if len(out_grads) == 1:
-                g_out = out_grads[0]
+            if len(out_grads) == 1 or all(g is None for g in out_grads):
+                g_out = out_grads[0] if len(out_grads) == 1 else None
             else:
                 g_out = [np.zeros(1, np.float32) if g is None else g for g in out_grads]
             layer = node.layer

@@ -12,6 +12,7 @@ import numpy as np
 
 from pycnn._threads import model_lock
 from pycnn.backend import StateUpdates
+from pycnn.layers import activity
 from pycnn.layers.fused import LogitsGrad
 from pycnn.models import data_adapter
 from pycnn.ops.outer_grad import outer_grads
@@ -46,6 +47,13 @@ def _regularization(weights, grads=None):
                 grads, copied = list(grads), True
             grads[i] = grads[i] + reg.gradient(var.value)
     return penalty, grads
+
+
+def _all_layers(model):
+    for layer in getattr(model, "layers", []):
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)
 
 
 class Trainer:
@@ -243,7 +251,13 @@ class Trainer:
         if not getattr(self, "_is_sequential", False) or not stack:
             return None
         last = stack[-1]
+        if activity.regularized(last):  # its penalty needs the output's own gradient
+            return None
         return last if getattr(last, "takes_logits_grad", None) else None
+
+    def _has_activity_regularizers(self):
+        """Whether a layer (nested models included) has an activity_regularizer."""
+        return any(activity.regularized(layer) for layer in _all_layers(self))
 
     def _update_metrics(self, y, y_pred, sample_weight, batch_size):
         self._loss_tracker.update_state(self._last_loss, sample_weight=batch_size)
@@ -277,8 +291,10 @@ class Trainer:
 
     def _train_step_locked(self, x, y, sample_weight):
         with StateUpdates() as updates:
-            y_pred, cache = self.forward(x, training=True)
+            with activity.penalties() as activity_penalty:
+                y_pred, cache = self.forward(x, training=True)
             loss, dy = self._loss_and_grad(y, y_pred, sample_weight, self._logits_grad_layer())
+            loss += activity_penalty.total
             sums_pairs = getattr(self.optimizer, "_sums_outer_grads", None)
             with outer_grads(sums_pairs is not None and sums_pairs()):
                 _, grads = self.backward(cache, dy, need_dx=False)
@@ -299,10 +315,14 @@ class Trainer:
         return self._logs()
 
     def _test_step(self, x, y, sample_weight=None):
-        with model_lock(self).read():
-            y_pred = self._forward_inference(x)
+        with model_lock(self).read(), activity.penalties() as activity_penalty:
+            # Activity penalties need the regularized layers' outputs, which
+            # the fused inference plan may never hold: the layer-by-layer pass.
+            y_pred = self.forward(x, training=False)[0] if self._has_activity_regularizers() \
+                else self._forward_inference(x)
         loss, _ = self._loss_and_grad(y, y_pred, sample_weight)
-        self._last_loss = loss + _regularization(self.trainable_weights)[0]
+        self._last_loss = loss + activity_penalty.total + \
+            _regularization(self.trainable_weights)[0]
         self._update_metrics(y, y_pred, sample_weight, data_adapter.batch_len(x))
         return self._logs()
 
