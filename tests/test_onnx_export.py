@@ -317,7 +317,8 @@ RNN_OPTIONS = [dict(), dict(return_sequences=True), dict(return_state=True),
                dict(go_backwards=True, return_sequences=True), dict(use_bias=False),
                dict(activation="relu"), dict(recurrent_activation="tanh"),
                dict(activation="elu", recurrent_activation="softplus"),
-               dict(activation="linear"), dict(activation="leaky_relu")]
+               dict(activation="linear"), dict(activation="leaky_relu"),
+               dict(recurrent_activation="hard_sigmoid")]
 
 
 def _randomize(layer, rng):

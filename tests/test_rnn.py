@@ -10,7 +10,7 @@ from pycnn.ops import rnn as ops
 from pycnn.reference import rnn as ref
 from pycnn.testing import assert_close, numerical_grad
 
-ELU, SWISH = 4, 7
+ELU, SWISH, HARD_SIGMOID = 4, 7, 11
 
 
 def _normal(rng, *shape, scale=0.5):
@@ -73,7 +73,7 @@ def test_gru_forward_backward_matches_reference(isa, rng, shape, with_state, res
         assert_close(g, w, what=name)
 
 
-@pytest.mark.parametrize("act,gate_act", [(ELU, SWISH), (0, 2)])
+@pytest.mark.parametrize("act,gate_act", [(ELU, SWISH), (0, 2), (3, HARD_SIGMOID)])
 def test_other_activations_match_reference(isa, rng, act, gate_act):
     acts = dict(act=act, gate_act=gate_act)
     x, (k, rk, b), (h0, c0) = _lstm_args(rng, 2, 6, 3, 5, True)
@@ -444,3 +444,35 @@ def test_layer_argument_errors(rng):
     layer(_normal(rng, 2, 4, 5))
     with pytest.raises(ValueError, match="gru_shape"):
         layer.forward(_normal(rng, 2, 4, 6))
+
+
+@pytest.mark.parametrize("cls,expected", [
+    (LSTM, dict(pred=[-0.1481599658727646, 0.7178490161895752, 0.3156309425830841,
+                      0.059822648763656616],
+                loss=[0.20746168494224548, 0.1956099271774292, 0.18526166677474976],
+                kernel_sum=7.078433990478516)),
+    (GRU, dict(pred=[-0.5649662017822266, -0.03110329806804657, 0.19319728016853333,
+                     -0.27612218260765076],
+               loss=[0.31085944175720215, 0.14821195602416992, 0.08256638795137405],
+               kernel_sum=5.085834503173828))])
+def test_hard_sigmoid_gates_match_keras(cls, expected):
+    # Keras 2's recurrent default; Keras 3 takes any activation. Inputs span
+    # the flat parts of relu6(x + 3) / 6. Values from Keras 3.15 (TensorFlow).
+    C = pycnn.initializers.Constant
+    rng = np.random.default_rng(2)
+    x = (rng.random((4, 6, 2)).astype(np.float32) - 0.5) * 8
+    y = rng.random((4, 1)).astype(np.float32)
+    model = pycnn.Sequential([
+        pycnn.Input((6, 2)),
+        cls(3, recurrent_activation="hard_sigmoid", kernel_initializer=C(0.3),
+            recurrent_initializer=C(-0.2), bias_initializer=C(0.1)),
+        pycnn.layers.Dense(1, kernel_initializer=C(0.5))])
+    model.compile(optimizer=pycnn.optimizers.SGD(0.1), loss="mse")
+    np.testing.assert_allclose(model.predict(x, verbose=0).ravel(), expected["pred"],
+                               rtol=1e-5, atol=1e-6)
+    history = model.fit(x, y, epochs=3, batch_size=4, shuffle=False, verbose=0)
+    np.testing.assert_allclose(history.history["loss"], expected["loss"], rtol=1e-5)
+    assert model.layers[0].get_weights()[0].sum() == pytest.approx(expected["kernel_sum"],
+                                                                   rel=1e-5)
+    assert model.layers[0].get_config()["recurrent_activation"] == "hard_sigmoid"
+

@@ -31,6 +31,13 @@ static inline float gelu(float x, float) { return x * vmath::normal_cdf(x); }
 static inline float swish(float x, float) { return x * vmath::sigmoid(x); }
 static inline float leaky_relu(float x, float slope) { return x > 0.0f ? x : slope * x; }
 static inline float softplus_(float x, float) { return vmath::softplus(x); }
+// Keras 3's relu6(x + 3) / 6; comparisons rather than fmin/fmax keep NaN.
+static inline float hard_sigmoid(float x, float) {
+  float t = x + 3.0f;
+  t = t < 0.0f ? 0.0f : t;
+  t = t > 6.0f ? 6.0f : t;
+  return t / 6.0f;
+}
 
 static inline float apply(Act act, float x, float p) {
   switch (act) {
@@ -43,6 +50,7 @@ static inline float apply(Act act, float x, float p) {
     case Act::swish: return swish(x, p);
     case Act::leaky_relu: return leaky_relu(x, p);
     case Act::softplus: return softplus_(x, p);
+    case Act::hard_sigmoid: return hard_sigmoid(x, p);
     default: return x;
   }
 }
@@ -75,6 +83,7 @@ static inline void apply_row(Act act, float p, const float* in, const float* bia
     case Act::swish: return map_row<swish>(in, bias, out, n, p);
     case Act::leaky_relu: return map_row<leaky_relu>(in, bias, out, n, p);
     case Act::softplus: return map_row<softplus_>(in, bias, out, n, p);
+    case Act::hard_sigmoid: return map_row<hard_sigmoid>(in, bias, out, n, p);
     default: return map_row<identity>(in, bias, out, n, p);
   }
 }
@@ -95,6 +104,7 @@ static inline float derivative(Act act, float x, float y, float p) {
     }
     case Act::leaky_relu: return x > 0.0f ? 1.0f : p;
     case Act::softplus: return vmath::sigmoid(x);
+    case Act::hard_sigmoid: return x > -3.0f && x < 3.0f ? 1.0f / 6.0f : 0.0f;
     default: return 1.0f;
   }
 }

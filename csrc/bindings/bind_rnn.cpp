@@ -15,9 +15,12 @@ using OptMask = std::optional<MaskArray>;
 
 RnnActs make_acts(const std::string& op, int act, float act_param, int gate_act,
                   float gate_param) {
-  const int last = static_cast<int>(Act::softplus);
-  if (act < 0 || act > last || gate_act < 0 || gate_act > last)
-    fail(op, "unsupported activation code (elementwise codes 0..9 only)");
+  auto elementwise = [](int code) {
+    return (code >= 0 && code <= static_cast<int>(Act::softplus)) ||
+           code == static_cast<int>(Act::hard_sigmoid);
+  };
+  if (!elementwise(act) || !elementwise(gate_act))
+    fail(op, "unsupported activation code (elementwise codes 0..9 and 11 only)");
   RnnActs acts;
   acts.act = static_cast<Act>(act);
   acts.act_param = act_param;

@@ -18,6 +18,7 @@ enum class Act : int {
   leaky_relu = 8,  // negative_slope = act_param (Keras default 0.2)
   softplus = 9,
   softmax = 10,    // over the last axis
+  hard_sigmoid = 11,  // relu6(x + 3) / 6: the recurrent kernels' gates only
 };
 
 // What a GEMM does to its output tile before storing it: add a bias per

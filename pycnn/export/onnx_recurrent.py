@@ -25,6 +25,8 @@ def _activation_attrs(layer, acts):
             spec = ("LeakyRelu", act.param, None)
         elif act.code in _RNN_ACTS:
             spec = _RNN_ACTS[act.code]
+        elif act.code is None and act.name == "hard_sigmoid":  # relu6(x + 3) / 6
+            spec = ("HardSigmoid", 1.0 / 6.0, 0.5)
         else:
             raise NotImplementedError(
                 f"ONNX export: layer '{layer.name}' ({type(layer).__name__}) uses the "

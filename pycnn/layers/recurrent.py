@@ -20,8 +20,10 @@ from pycnn import random as prandom
 from pycnn.layers.base import Layer, shape_str
 from pycnn.ops import rnn as rnn_ops
 
-# Activations the recurrent kernels apply elementwise (codes 0..9).
+# Activations the recurrent kernels apply elementwise (codes 0..9, and 11:
+# hard_sigmoid, which no other kernel takes, so its Activation has no code).
 _MAX_ELEMENTWISE_CODE = 9
+_HARD_SIGMOID_CODE = 11
 
 
 def _check_units(layer_name, units):
@@ -43,12 +45,19 @@ def _check_rate(layer_name, arg, value):
 
 def _elementwise_activation(layer_name, arg, identifier):
     act = activations.get(identifier)
+    if act.code is None and act.name == "hard_sigmoid":  # Keras 2's recurrent default
+        return act
     if act.code is None or act.code > _MAX_ELEMENTWISE_CODE:
         raise ValueError(
             f"Layer '{layer_name}': `{arg}`={identifier!r} is not supported by the "
             "recurrent kernels; use one of linear, relu, sigmoid, tanh, elu, selu, "
-            "gelu, swish, leaky_relu, softplus")
+            "gelu, swish, leaky_relu, softplus, hard_sigmoid")
     return act
+
+
+def _kernel_code(act):
+    """The code the recurrent kernels take for an activation _elementwise_activation accepted."""
+    return _HARD_SIGMOID_CODE if act.code is None else act.code
 
 
 def _output_grad(layer, g, shape):
@@ -195,8 +204,8 @@ class _Recurrent(Layer):
 
     @property
     def _acts(self):
-        return dict(act=self.activation.code, act_param=self.activation.param,
-                    gate_act=self.recurrent_activation.code,
+        return dict(act=_kernel_code(self.activation), act_param=self.activation.param,
+                    gate_act=_kernel_code(self.recurrent_activation),
                     gate_param=self.recurrent_activation.param)
 
     # ----- shared forward / backward plumbing --------------------------------

@@ -4,6 +4,7 @@ their gradients, the bias gradient and Dropout. float64 inside, float32 out.
 import numpy as np
 
 LINEAR, RELU, SIGMOID, TANH, ELU, SELU, GELU, SWISH, LEAKY_RELU, SOFTPLUS, SOFTMAX = range(11)
+HARD_SIGMOID = 11  # the recurrent kernels' gates only
 
 SELU_ALPHA = 1.67326324235437728481
 SELU_SCALE = 1.05070098735548049342
@@ -63,6 +64,8 @@ def _forward64(x, act, p):
         return _softplus(x)
     if act == SOFTMAX:
         return _softmax(x)
+    if act == HARD_SIGMOID:
+        return np.clip(x + 3.0, 0.0, 6.0) / 6.0
     raise ValueError(f"act_forward: unknown activation code {act}")
 
 

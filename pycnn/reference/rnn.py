@@ -3,7 +3,8 @@ float64, with backpropagation through time written out one step at a time.
 Same names, signatures and return tuples as the ops (arrays are float64)."""
 import numpy as np
 
-from pycnn.reference.act import (ELU, GELU, LEAKY_RELU, LINEAR, RELU, SELU, SELU_ALPHA,
+from pycnn.reference.act import (ELU, GELU, HARD_SIGMOID, LEAKY_RELU, LINEAR, RELU, SELU,
+                                 SELU_ALPHA,
                                  SELU_SCALE, SIGMOID, SOFTPLUS, SWISH, TANH, _forward64,
                                  _normal_cdf, _sigmoid)
 
@@ -40,6 +41,8 @@ def _act_derivative(x, y, code, param):
         return np.where(x > 0, 1.0, float(param))
     if code == SOFTPLUS:
         return _sigmoid(x)
+    if code == HARD_SIGMOID:
+        return np.where((x > -3.0) & (x < 3.0), 1.0 / 6.0, 0.0)
     raise ValueError(f"unsupported recurrent activation code {code}")
 
 
