@@ -3,11 +3,9 @@ UnitNorm. A layer built with ``kernel_constraint=...`` (or bias_,
 recurrent_, embeddings_, gamma_, beta_) tags that weight
 (``Variable.constraint``); the optimizer projects it after each update, as
 Keras's optimizer does."""
-import inspect
-
 import numpy as np
 
-from pycnn.backend import to_snake_case
+from pycnn import _keras_objects
 
 _EPSILON = 1e-7   # keras.backend.epsilon()
 
@@ -79,38 +77,18 @@ class MinMaxNorm(Constraint):
 
 max_norm, non_neg, unit_norm, min_max_norm = MaxNorm, NonNeg, UnitNorm, MinMaxNorm
 ALL_OBJECTS = (Constraint, MaxNorm, MinMaxNorm, NonNeg, UnitNorm)
-ALL_OBJECTS_DICT = {cls.__name__: cls for cls in ALL_OBJECTS}
-ALL_OBJECTS_DICT.update({to_snake_case(cls.__name__): cls for cls in ALL_OBJECTS})
+ALL_OBJECTS_DICT = _keras_objects.classes_by_name(ALL_OBJECTS)
 
 
 def serialize(constraint):
-    if constraint is None:
-        return None
-    return {"module": "keras.constraints", "class_name": type(constraint).__name__,
-            "config": constraint.get_config(), "registered_name": None}
+    return _keras_objects.serialize(constraint, "keras.constraints")
 
 
 def deserialize(config, custom_objects=None):
-    classes = dict(ALL_OBJECTS_DICT, **(custom_objects or {}))
-    cls = classes.get(config.get("class_name"))
-    if cls is None:
-        raise ValueError(f"Could not interpret constraint identifier: {config}")
-    return cls.from_config(dict(config.get("config") or {}))
+    return _keras_objects.deserialize(config, ALL_OBJECTS_DICT, "constraint", custom_objects)
 
 
 def get(identifier):
     """None, a name ('non_neg', 'max_norm', 'NonNeg', ...), a config dict, a
     class, an instance or a callable, as ``keras.constraints.get``."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        obj = deserialize(identifier)
-    elif isinstance(identifier, str):
-        obj = ALL_OBJECTS_DICT.get(identifier)
-    else:
-        obj = identifier
-    if inspect.isclass(obj):
-        obj = obj()
-    if callable(obj):
-        return obj
-    raise ValueError(f"Could not interpret constraint identifier: {identifier}")
+    return _keras_objects.get(identifier, ALL_OBJECTS_DICT, "constraint", callable)

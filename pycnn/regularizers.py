@@ -5,12 +5,11 @@ embeddings_, gamma_, beta_) tags that weight (``Variable.regularizer``); the
 trainer adds each trainable weight's penalty to the loss fit and evaluate
 report and its gradient to the weight's, as Keras does.
 """
-import inspect
 import math
 
 import numpy as np
 
-from pycnn.backend import to_snake_case
+from pycnn import _keras_objects
 
 
 def _penalty_factor(value, name):
@@ -75,38 +74,19 @@ class L2(L1L2):
 
 l1, l2, l1_l2 = L1, L2, L1L2
 ALL_OBJECTS = (Regularizer, L1, L2, L1L2)
-ALL_OBJECTS_DICT = {cls.__name__: cls for cls in ALL_OBJECTS}
-ALL_OBJECTS_DICT.update({to_snake_case(cls.__name__): cls for cls in ALL_OBJECTS})
+ALL_OBJECTS_DICT = _keras_objects.classes_by_name(ALL_OBJECTS)
 
 
 def serialize(regularizer):
-    if regularizer is None:
-        return None
-    return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
-            "config": regularizer.get_config(), "registered_name": None}
+    return _keras_objects.serialize(regularizer, "keras.regularizers")
 
 
 def deserialize(config, custom_objects=None):
-    classes = dict(ALL_OBJECTS_DICT, **(custom_objects or {}))
-    cls = classes.get(config.get("class_name"))
-    if cls is None:
-        raise ValueError(f"Could not interpret regularizer identifier: {config}")
-    return cls.from_config(dict(config.get("config") or {}))
+    return _keras_objects.deserialize(config, ALL_OBJECTS_DICT, "regularizer", custom_objects)
 
 
 def get(identifier):
     """None, a name ('l1', 'l2', 'l1_l2', 'L2', ...), a config dict, a class
     or an instance, as ``keras.regularizers.get``."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        obj = deserialize(identifier)
-    elif isinstance(identifier, str):
-        obj = ALL_OBJECTS_DICT.get(identifier)
-    else:
-        obj = identifier
-    if inspect.isclass(obj) and issubclass(obj, Regularizer):
-        obj = obj()
-    if isinstance(obj, Regularizer):
-        return obj
-    raise ValueError(f"Could not interpret regularizer identifier: {identifier}")
+    return _keras_objects.get(identifier, ALL_OBJECTS_DICT, "regularizer",
+                              lambda obj: isinstance(obj, Regularizer))
